@@ -1,0 +1,23 @@
+#ifndef SLUICE_LINUX_SHIM_H
+#define SLUICE_LINUX_SHIM_H
+
+// Glibc's Swift overlay leaves these Linux-only headers out. _GNU_SOURCE stays undefined on
+// purpose: with it glibc declares bind/connect/accept through a transparent union Swift cannot call.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+// Declared here because glibc hides them behind _GNU_SOURCE.
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+extern int pipe2(int pipefd[2], int flags);
+
+#endif

@@ -1,0 +1,122 @@
+import CSluiceLinux
+import Glibc
+
+/// Something that owns a descriptor registered with an event loop.
+public protocol EventHandler: AnyObject {
+    /// Called with the epoll event bits (`EPOLLIN`, `EPOLLOUT`, `EPOLLERR`, …) that fired.
+    func handleEvent(_ events: UInt32)
+}
+
+/// One epoll instance driven by one thread. Descriptors are registered edge-triggered for both
+/// directions once, so the data path never calls `epoll_ctl`: handlers remember readiness themselves
+/// and read until the kernel says "would block".
+///
+/// The loop is confined to the thread that runs it; other threads reach it only through `LoopHandle`.
+public final class EventLoop {
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var handlers: [EventHandler?] = []
+    private var running = false
+    private var deferred: [() -> Void] = []
+    private var events: UnsafeMutablePointer<epoll_event>
+    private let maxEvents = 256
+    /// How often `onTick` runs: the resolution of every timeout Sluice enforces.
+    public var tickInterval: Double = 0.1
+    public var onTick: (Double) -> Void = { _ in }
+    private var nextTick: Double = 0
+
+    public init() throws(SystemError) {
+        let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard fd >= 0 else { throw SystemError("epoll_create1", errno: errno) }
+        epollFD = fd
+        let efd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard efd >= 0 else { throw SystemError("eventfd", errno: errno) }
+        wakeFD = efd
+        events = .allocate(capacity: maxEvents)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = efd
+        _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, efd, &event)
+    }
+
+    deinit {
+        events.deallocate()
+        Syscall.close(wakeFD)
+        Syscall.close(epollFD)
+    }
+
+    /// Watches `fd` for both directions, edge-triggered.
+    public func register(_ fd: Int32, handler: EventHandler) throws(SystemError) {
+        try register(fd, handler: handler, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue)
+    }
+
+    /// Watches `fd` level-triggered for reading only: listeners and signal descriptors.
+    public func registerLevelTriggered(_ fd: Int32, handler: EventHandler) throws(SystemError) {
+        try register(fd, handler: handler, events: EPOLLIN.rawValue)
+    }
+
+    private func register(_ fd: Int32, handler: EventHandler, events bits: UInt32) throws(SystemError) {
+        var event = epoll_event()
+        event.events = bits
+        event.data.fd = fd
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl", errno: errno) }
+        let index = Int(fd)
+        if index >= handlers.count { handlers.append(contentsOf: repeatElement(nil, count: index + 1 - handlers.count)) }
+        handlers[index] = handler
+    }
+
+    /// Stops watching `fd`. Call before closing it.
+    public func unregister(_ fd: Int32) {
+        var event = epoll_event()
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, &event)
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+    }
+
+    /// Runs `work` after the handlers of the current batch of events, on this loop.
+    public func defer_(_ work: @escaping () -> Void) {
+        deferred.append(work)
+    }
+
+    public func stop() {
+        running = false
+    }
+
+    public func run() {
+        running = true
+        nextTick = Syscall.monotonicNow() + tickInterval
+        while running {
+            let now = Syscall.monotonicNow()
+            let timeoutMS = deferred.isEmpty ? max(0, Int32(((nextTick - now) * 1000).rounded(.up))) : 0
+            let n = epoll_wait(epollFD, events, Int32(maxEvents), timeoutMS)
+            if n < 0 && errno != EINTR { fatalError("epoll_wait failed: \(SystemError("epoll_wait", errno: errno))") }
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let fd = events[i].data.fd
+                    if fd == wakeFD {
+                        var value: UInt64 = 0
+                        _ = Glibc.read(wakeFD, &value, 8)
+                        continue
+                    }
+                    // A handler earlier in this batch may have closed the descriptor.
+                    guard Int(fd) < handlers.count, let handler = handlers[Int(fd)] else { continue }
+                    handler.handleEvent(events[i].events)
+                }
+            }
+            runDeferred()
+            let after = Syscall.monotonicNow()
+            if after >= nextTick {
+                nextTick = after + tickInterval
+                onTick(after)
+                runDeferred()
+            }
+        }
+    }
+
+    private func runDeferred() {
+        while !deferred.isEmpty {
+            let batch = deferred
+            deferred.removeAll(keepingCapacity: true)
+            for work in batch { work() }
+        }
+    }
+}

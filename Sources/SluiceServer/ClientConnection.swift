@@ -1,0 +1,327 @@
+import SluiceCore
+import SluiceIO
+
+/// One application connection to Sluice: startup, authentication, then queries forwarded to whichever
+/// server the pool lends it.
+final class ClientConnection: Connection {
+    enum State {
+        /// Waiting for the startup packet (after an optional SSLRequest or GSSENCRequest).
+        case startup
+        case authenticating(ClientAuthentication)
+        /// Authenticated; waiting for a server login to learn the parameters to greet the client with.
+        case awaitingWelcome
+        case ready
+        case closed
+    }
+
+    var state: State = .startup
+    let peer: PeerAddress
+    let connectedAt: Double
+    var user = ""
+    var database = ""
+    var pool: Pool?
+    var server: ServerConnection?
+    var isWaitingForServer = false
+    var waitingSince: Double = 0
+    var parameters = ParameterSet()
+    var startupParameters: [StartupParameter] = []
+    var cancelKey: (processID: Int32, secretKey: Int32) = (0, 0)
+    var transactionStatus = TransactionStatus.idle
+
+    init(id: Int, transport: any Transport, peer: PeerAddress, proxy: Proxy, now: Double) {
+        self.peer = peer
+        self.connectedAt = now
+        super.init(id: id, transport: transport, proxy: proxy, logger: proxy.logger.with("client", "C\(id)").with("peer", peer.description))
+        writable = true
+    }
+
+    var isLoggingIn: Bool {
+        switch state {
+        case .startup, .authenticating, .awaitingWelcome: true
+        case .ready, .closed: false
+        }
+    }
+
+    // MARK: Events
+
+    override func drive() {
+        if isClosed { return }
+        guard flushOutput() else { return gone("write to client failed") }
+        if output.readableBytes < Self.outputLowWater, let server, !server.isClosed, server.readable || !server.input.isEmpty {
+            // The client drained what the server had sent: let the server go on.
+            server.scheduleDrive()
+        }
+        while !isClosed {
+            processInput()
+            if isClosed || isWaitingForServer { return }
+            if let server, server.outputIsCongested { return }
+            if input.readableBytes >= Self.readChunk * 4 && server == nil { return }
+            switch readOnce() {
+            case .data: continue
+            case .nothing: return
+            case .closed:
+                return gone("client closed the connection")
+            }
+        }
+    }
+
+    private func processInput() {
+        switch state {
+        case .startup:
+            processStartup()
+        case .authenticating:
+            processAuthentication()
+        case .awaitingWelcome, .closed:
+            return
+        case .ready:
+            processQueries()
+        }
+    }
+
+    /// Called by a server after it wrote replies into this client's output.
+    func flushAfterServerOutput() {
+        guard !isClosed else { return }
+        if !flushOutput() { gone("write to client failed") }
+    }
+
+    // MARK: Startup
+
+    private func processStartup() {
+        let decoded: (StartupPacket, length: Int)?
+        do {
+            decoded = try StartupPacket.decode(from: input)
+        } catch {
+            return refuse(.fatal(.protocolViolation, error.message))
+        }
+        guard let (packet, length) = decoded else { return }
+        input.moveReaderIndex(forwardBy: length)
+        switch packet {
+        case .sslRequest, .gssEncRequest:
+            // Anything the client sent behind the request would be read as if it came after an
+            // encryption handshake that never happened.
+            guard input.isEmpty else {
+                return refuse(.fatal(.protocolViolation, "received unencrypted data after encryption request"))
+            }
+            // TODO: answer 'S' and run TLS once the transport has it; until then every client gets 'N'.
+            output.write(byte: 0x4E)
+            flushOrGone()
+        case .cancelRequest(let processID, let secretKey):
+            proxy.cancelRequested(processID: processID, secretKey: secretKey, from: peer)
+            closeQuietly()
+        case .startup(let major, let minor, let parameters):
+            startupReceived(major: major, minor: minor, parameters: parameters)
+        }
+    }
+
+    private func startupReceived(major: UInt16, minor: UInt16, parameters: [StartupParameter]) {
+        guard major == 3 else {
+            return refuse(
+                .fatal(.featureNotSupported, "unsupported frontend protocol \(major).\(minor): Sluice supports 3.0"))
+        }
+        var protocolOptions: [String] = []
+        var accepted: [StartupParameter] = []
+        for parameter in parameters {
+            let name = parameter.name
+            if name.hasPrefix("_pq_.") {
+                protocolOptions.append(name)
+                continue
+            }
+            switch name.lowercased() {
+            case "user":
+                user = parameter.value
+            case "database":
+                database = parameter.value
+            case "options" where parameter.value.allSatisfy({ $0 == " " }):
+                break
+            default:
+                if proxy.ignoredStartupParameters.contains(name.lowercased()) { continue }
+                guard proxy.trackedParameters.contains(name.lowercased()) else {
+                    return refuse(
+                        .fatal(
+                            .protocolViolation, "unsupported startup parameter: \(name)",
+                            hint: "add it to ignore_startup_parameters to have Sluice drop it"))
+                }
+                accepted.append(parameter)
+            }
+        }
+        if minor > 0 || !protocolOptions.isEmpty {
+            // Newer minor versions and protocol options are negotiated down to plain 3.0.
+            output.writeNegotiateProtocolVersion(newestMinor: 0, unrecognizedOptions: protocolOptions)
+        }
+        guard !user.isEmpty else {
+            return refuse(.fatal(.invalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
+        }
+        if database.isEmpty { database = user }
+        startupParameters = accepted
+        logger = logger.with("db", database).with("user", user)
+        proxy.startupCompleted(self)
+    }
+
+    /// The proxy chose how to authenticate this client.
+    func beginAuthentication(_ authentication: ClientAuthentication) {
+        var auth = authentication
+        switch auth.start(output: &output) {
+        case .accepted:
+            authenticated(keys: nil)
+        case .continue:
+            state = .authenticating(auth)
+            flushOrGone()
+        case .rejected(let error):
+            refuse(error)
+        }
+    }
+
+    private func processAuthentication() {
+        guard case .authenticating(var auth) = state else { return }
+        let header: MessageHeader
+        do {
+            guard let h = try MessageHeader.peek(input, maximumLength: StartupPacket.maximumLength) else { return }
+            header = h
+        } catch {
+            return refuse(.fatal(.protocolViolation, error.message))
+        }
+        guard input.readableBytes >= header.totalLength else { return }
+        guard header.code == FrontendMessageCode.password.rawValue else {
+            return refuse(.fatal(.protocolViolation, "expected a password message during authentication"))
+        }
+        let body = input.bytes(at: 5, count: header.bodyLength)
+        input.moveReaderIndex(forwardBy: header.totalLength)
+        switch auth.messageReceived(body, output: &output) {
+        case .accepted:
+            authenticated(keys: auth.provenKeys)
+        case .continue:
+            state = .authenticating(auth)
+            flushOrGone()
+        case .rejected(let error):
+            proxy.logAuthenticationFailure(self, error)
+            refuse(error)
+        }
+    }
+
+    private func authenticated(keys: SCRAMKeys?) {
+        state = .awaitingWelcome
+        proxy.clientAuthenticated(self, keys: keys)
+    }
+
+    /// Sends AuthenticationOk, the parameters, the cancel key and the first ReadyForQuery.
+    func finishLogin(welcome: [(name: String, value: String)]) {
+        for (name, value) in welcome where proxy.trackedParameters.contains(name.lowercased()) {
+            parameters[name] = value
+        }
+        for parameter in startupParameters { parameters[parameter.name] = parameter.value }
+        output.writeAuthenticationOk()
+        for (name, value) in welcome {
+            output.writeParameterStatus(name: name, value: parameters[name] ?? value)
+        }
+        for parameter in startupParameters where !welcome.contains(where: { $0.name.lowercased() == parameter.name.lowercased() }) {
+            output.writeParameterStatus(name: parameter.name, value: parameter.value)
+        }
+        output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
+        output.writeReadyForQuery(.idle)
+        state = .ready
+        if proxy.config.logConnections { logger.info("login", [("pool_mode", "\(pool?.mode.rawValue ?? "?")")]) }
+        flushOrGone()
+        scheduleDrive()
+    }
+
+    // MARK: Queries
+
+    private func processQueries() {
+        defer { server?.flushOrLose() }
+        while !isClosed {
+            if let server {
+                switch passthrough {
+                case .none: break
+                case .forward: continuePassthrough(into: &server.output)
+                case .drop: skipPassthrough()
+                }
+                if case .none = passthrough {} else { return }
+                if server.outputIsCongested { return }
+            } else if case .drop = passthrough {
+                skipPassthrough()
+                if case .none = passthrough {} else { return }
+            }
+            let header: MessageHeader
+            do {
+                guard let h = try MessageHeader.peek(input, maximumLength: proxy.maxPacketSize) else { return }
+                header = h
+            } catch {
+                return fail(.fatal(.protocolViolation, "invalid message from client: \(error)"))
+            }
+            guard let code = FrontendMessageCode(rawValue: header.code), code != .password else {
+                return fail(.fatal(.protocolViolation, "invalid frontend message type \(header.code)"))
+            }
+            if code == .terminate {
+                input.moveReaderIndex(forwardBy: min(header.totalLength, input.readableBytes))
+                return gone("client sent Terminate", graceful: true)
+            }
+            if server == nil {
+                switch code {
+                case .copyData, .copyDone, .copyFail:
+                    // Leftovers of a COPY the server already ended with an error: the server would drop
+                    // them too, and they must not pull a server out of the pool.
+                    dropMessage(totalLength: header.totalLength)
+                    continue
+                default:
+                    proxy.acquireServer(for: self)
+                    guard server != nil else { return }
+                }
+            }
+            guard let server else { return }
+            server.tracker.frontendMessageSent(code.rawValue)
+            forwardMessage(totalLength: header.totalLength, into: &server.output)
+        }
+    }
+
+    /// The server forwarded a ReadyForQuery to this client.
+    func readyForQueryForwarded(_ status: TransactionStatus) {
+        transactionStatus = status
+    }
+
+    // MARK: Ending
+
+    /// Sends an error during startup or authentication and closes.
+    func refuse(_ error: ErrorFields) {
+        output.writeErrorResponse(error)
+        logger.info("login refused", [("sqlstate", error.sqlState), ("reason", error.message)])
+        _ = flushOutput()
+        gone(error.message, graceful: true)
+    }
+
+    /// Sends an error after login and closes.
+    func fail(_ error: ErrorFields) {
+        output.writeErrorResponse(error)
+        _ = flushOutput()
+        gone(error.message)
+    }
+
+    /// The server this client was using failed in a way the client must hear about.
+    func failAfterServerError(_ error: ErrorFields) {
+        fail(error)
+    }
+
+    func flushOrGone() {
+        if !flushOutput() { gone("write to client failed") }
+    }
+
+    private func closeQuietly() {
+        state = .closed
+        closeSocket()
+        proxy.clientClosed(self)
+    }
+
+    /// The client is leaving: its server goes back clean or is closed; everything it held is released.
+    func gone(_ reason: String, graceful: Bool = false) {
+        guard !isClosed else { return }
+        let wasReady: Bool
+        if case .ready = state { wasReady = true } else { wasReady = false }
+        state = .closed
+        closeSocket()
+        if wasReady && proxy.config.logDisconnections {
+            logger.info("closing client connection", [("reason", reason)])
+        } else {
+            logger.debug("closing client connection", [("reason", reason)])
+        }
+        proxy.clientClosed(self)
+    }
+}

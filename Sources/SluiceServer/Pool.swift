@@ -1,0 +1,43 @@
+import SluiceCore
+
+/// Identifies a pool: the database name a client asked for and the user servers log in as.
+struct PoolKey: Hashable, CustomStringConvertible {
+    var database: String
+    var user: String
+    var description: String { "\(database)/\(user)" }
+}
+
+/// The server connections of one (database, user) pair to one backend, and the clients waiting for them.
+final class Pool {
+    let key: PoolKey
+    let host: String
+    let port: Int
+    /// The database name on the server, which may differ from the name clients use.
+    let serverDatabase: String
+    let serverUser: String
+    var credential: ServerCredential
+    var mode: PoolMode
+    var machine: PoolStateMachine
+    /// ParameterStatus values of the first server login, shown to clients as their welcome.
+    var welcome: [(name: String, value: String)]?
+    var servers: [Int: ServerConnection] = [:]
+    let logger: Logger
+    /// Server parameters the database entry asks for at login (client_encoding, datestyle, timezone, …).
+    let startupParameters: [(String, String)]
+
+    init(
+        key: PoolKey, host: String, port: Int, serverDatabase: String, serverUser: String,
+        credential: ServerCredential, mode: PoolMode, size: Int, startupParameters: [(String, String)], logger: Logger
+    ) {
+        self.key = key
+        self.host = host
+        self.port = port
+        self.serverDatabase = serverDatabase
+        self.serverUser = serverUser
+        self.credential = credential
+        self.mode = mode
+        self.machine = PoolStateMachine(maxServers: size)
+        self.startupParameters = startupParameters
+        self.logger = logger.with("db", key.database).with("user", key.user)
+    }
+}

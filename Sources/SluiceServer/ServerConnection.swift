@@ -1,0 +1,310 @@
+import SluiceCore
+import SluiceIO
+
+/// One connection from Sluice to PostgreSQL, owned by a pool.
+final class ServerConnection: Connection {
+    enum State {
+        case connecting
+        case loggingIn(ServerLogin)
+        /// In the pool's idle list.
+        case idle
+        /// Serving `client`, or finishing Sluice's own requests before it can go back to the pool.
+        case active
+        case closed
+    }
+
+    var state: State = .connecting
+    let pool: Pool
+    weak var client: ClientConnection?
+    var tracker = ServerReplyTracker()
+    var parameters = ParameterSet()
+    var backendKey: (processID: Int32, secretKey: Int32)?
+    let createdAt: Double
+    var idleSince: Double
+    /// Cancel requests sent to this server whose connections have not closed yet. While any is
+    /// outstanding the server must not start work for another client, or the cancel could hit it.
+    var cancelsInFlight = 0
+    /// The client let go but a cancel is still on its way: go to the pool once it lands.
+    var releaseWhenCancelsLand = false
+    /// Marked for closing once the current client is done with it (lifetime reached, pool reconnect).
+    var closeWhenReleased = false
+
+    init(id: Int, transport: any Transport, pool: Pool, proxy: Proxy, now: Double) {
+        self.pool = pool
+        self.createdAt = now
+        self.idleSince = now
+        super.init(id: id, transport: transport, proxy: proxy, logger: pool.logger.with("server", "S\(id)"))
+        input = ByteBuffer(capacity: 8 * 1024)
+    }
+
+    var isIdleInPool: Bool {
+        if case .idle = state { return true }
+        return false
+    }
+
+    var stateName: String {
+        switch state {
+        case .connecting, .loggingIn: "login"
+        case .idle: "idle"
+        case .active: "active"
+        case .closed: "closed"
+        }
+    }
+
+    // MARK: Events
+
+    override func drive() {
+        if isClosed { return }
+        if case .connecting = state {
+            guard writable else { return }
+            if let error = Socket.pendingError(fd) {
+                fail(.fatal(.sqlclientUnableToEstablishConnection, "could not connect to server \(pool.host):\(pool.port): \(SystemError("connect", errno: error))"))
+                return
+            }
+            let login = ServerLogin(user: pool.serverUser, credential: pool.credential)
+            output.write(bytes: ServerLogin.startupMessage(user: pool.serverUser, database: pool.serverDatabase, parameters: pool.startupParameters))
+            state = .loggingIn(login)
+        }
+        guard flushOutput() else { return lost("write to server failed") }
+        while !isClosed {
+            processInput()
+            if isClosed { return }
+            if let client, client.outputIsCongested { return }
+            switch readOnce() {
+            case .data: continue
+            case .nothing: return
+            case .closed:
+                processInput()
+                return lost("server closed the connection")
+            }
+        }
+    }
+
+    /// Handles buffered input according to the state.
+    private func processInput() {
+        switch state {
+        case .connecting, .closed:
+            return
+        case .loggingIn:
+            processLoginInput()
+        case .idle, .active:
+            processReplies()
+        }
+    }
+
+    // MARK: Login
+
+    private func processLoginInput() {
+        while case .loggingIn(var login) = state {
+            let header: MessageHeader
+            do {
+                guard let h = try MessageHeader.peek(input, maximumLength: proxy.holdWholeLimit) else { return }
+                header = h
+            } catch {
+                return fail(.fatal(.protocolViolation, "server sent a malformed message during login: \(error)"))
+            }
+            guard input.readableBytes >= header.totalLength else {
+                input.reserveWritable(header.totalLength - input.readableBytes)
+                return
+            }
+            let body = input.bytes(at: 5, count: header.bodyLength)
+            let action = login.messageReceived(code: header.code, body: body)
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            state = .loggingIn(login)
+            switch action {
+            case .none:
+                break
+            case .send(let bytes):
+                output.write(bytes: bytes)
+                guard flushOutput() else { return lost("write to server failed during login") }
+            case .failed(let error):
+                return fail(error)
+            case .loggedIn:
+                for (name, value) in login.parameters { parameters[name] = value }
+                backendKey = login.backendKey
+                tracker.reset()
+                state = .active  // the pool moves it on
+                logger.debug("server login done")
+                proxy.serverLoggedIn(self, parameters: login.parameters)
+                return
+            }
+        }
+    }
+
+    /// Login did not succeed: the pool learns why, so waiting clients hear it too.
+    private func fail(_ error: ErrorFields) {
+        logger.warning("server login failed", [("error", error.message), ("sqlstate", error.sqlState)])
+        closeSocket()
+        state = .closed
+        proxy.serverLoginFailed(self, error: error)
+    }
+
+    // MARK: Replies
+
+    /// Routes replies: to the linked client, or into Sluice's own handling when Sluice asked.
+    private func processReplies() {
+        var flushTarget: ClientConnection?
+        defer { flushTarget?.flushAfterServerOutput() }
+        while !isClosed {
+            // Re-read on every message: a ReadyForQuery may have just released this server.
+            let client = self.client
+            if client != nil { flushTarget = client }
+            switch passthrough {
+            case .none:
+                break
+            case .forward(let n):
+                if let client {
+                    continuePassthrough(into: &client.output)
+                } else {
+                    passthrough = .drop(n)
+                    skipPassthrough()
+                }
+            case .drop:
+                skipPassthrough()
+            }
+            if case .none = passthrough {} else { return }
+            if let client, client.outputIsCongested { return }
+            let header: MessageHeader
+            do {
+                guard let h = try MessageHeader.peek(input, maximumLength: Int(Int32.max)) else { return }
+                header = h
+            } catch {
+                return lost("server sent a malformed message: \(error)")
+            }
+            let owner = tracker.currentOwner
+            let toClient = client != nil && (owner == .client || owner == nil)
+            let code = header.code
+            let mustHoldWhole =
+                code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
+                || (code == BackendMessageCode.errorResponse.rawValue && !toClient)
+            if mustHoldWhole && input.readableBytes < header.totalLength {
+                if header.totalLength > proxy.holdWholeLimit { return lost("server message too large to inspect") }
+                input.reserveWritable(header.totalLength - input.readableBytes)
+                return
+            }
+            switch BackendMessageCode(rawValue: code) {
+            case .readyForQuery:
+                readyForQueryReceived(header)
+            case .parameterStatus:
+                parameterStatusReceived(header, owner: owner)
+            case .errorResponse where !toClient:
+                let fields =
+                    (try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength)))
+                    ?? ErrorFields(sqlState: "XX000", message: "unreadable error")
+                input.moveReaderIndex(forwardBy: header.totalLength)
+                sluiceRequestFailed(fields, owner: owner)
+            default:
+                if toClient, let client {
+                    forwardMessage(totalLength: header.totalLength, into: &client.output)
+                } else {
+                    dropMessage(totalLength: header.totalLength)
+                }
+            }
+        }
+    }
+
+    private func readyForQueryReceived(_ header: MessageHeader) {
+        guard header.totalLength == 6, let status = TransactionStatus(rawValue: input.byte(at: 5)) else {
+            return lost("server sent a malformed ReadyForQuery")
+        }
+        guard let owner = tracker.readyForQueryReceived(status) else {
+            return lost("server sent a ReadyForQuery nobody asked for")
+        }
+        if owner == .client, let client {
+            forwardMessage(totalLength: header.totalLength, into: &client.output)
+            client.readyForQueryForwarded(status)
+        } else {
+            input.moveReaderIndex(forwardBy: header.totalLength)
+        }
+        proxy.serverBecameQuiet(self)
+    }
+
+    private func parameterStatusReceived(_ header: MessageHeader, owner: ReplyOwner?) {
+        var reader = PayloadReader(input.bytes(at: 5, count: header.bodyLength))
+        guard let name = try? reader.readCString(), let value = try? reader.readCString() else {
+            return lost("server sent a malformed ParameterStatus")
+        }
+        parameters[name] = value
+        if let client {
+            switch owner {
+            case .client, nil:
+                client.parameters[name] = value
+                forwardMessage(totalLength: header.totalLength, into: &client.output)
+                return
+            case .sluice(.parameterRestore):
+                // The server's spelling of a value the client asked for ('utf8' becomes 'UTF8'); adopting
+                // it keeps the two sets equal so the next link does not repeat the SET.
+                if client.parameters[name] != nil { client.parameters[name] = value }
+            case .sluice:
+                break
+            }
+        }
+        input.moveReaderIndex(forwardBy: header.totalLength)
+    }
+
+    /// An error answered one of Sluice's own requests, or arrived with no client to read it.
+    private func sluiceRequestFailed(_ error: ErrorFields, owner: ReplyOwner?) {
+        switch owner {
+        case .sluice(.parameterRestore):
+            logger.warning("restoring client parameters failed", [("error", error.message), ("sqlstate", error.sqlState)])
+            if let client {
+                // The client's own settings cannot be applied: running its queries anyway would run them
+                // with another client's settings.
+                client.failAfterServerError(
+                    .fatal(.connectionFailure, "could not apply the session parameters on the server: \(error.message)"))
+            }
+        case .sluice(let request):
+            logger.warning("server rejected Sluice's \(request)", [("error", error.message), ("sqlstate", error.sqlState)])
+            closeWhenReleased = true
+        case .client, nil:
+            if error.severity == "FATAL" || error.severity == "PANIC" {
+                logger.info("server reported a fatal error while idle", [("error", error.message), ("sqlstate", error.sqlState)])
+                return lost("server ended the session: \(error.message)")
+            }
+            logger.debug("unsolicited error from server", [("error", error.message)])
+        }
+    }
+
+    // MARK: Sending
+
+    /// Queues one of Sluice's own simple queries ahead of anything the client sends next.
+    func sendSluiceQuery(_ sql: String, purpose: SluiceRequest) {
+        output.writeQuery(sql)
+        tracker.sluiceQuerySent(purpose)
+    }
+
+    func flushOrLose() {
+        if !flushOutput() { lost("write to server failed") }
+    }
+
+    // MARK: Closing
+
+    /// The connection broke or misbehaved: close it and tell the pool and the client.
+    func lost(_ reason: String) {
+        guard !isClosed else { return }
+        let wasOpening: Bool
+        switch state {
+        case .connecting, .loggingIn: wasOpening = true
+        case .idle, .active, .closed: wasOpening = false
+        }
+        closeSocket()
+        state = .closed
+        if wasOpening {
+            logger.warning("server login failed", [("reason", reason)])
+            proxy.serverLoginFailed(self, error: .fatal(.connectionFailure, "server login failed: \(reason)"))
+        } else {
+            logger.info("closing server connection", [("reason", reason)])
+            proxy.serverLost(self, reason: reason)
+        }
+    }
+
+    /// Closes a connection Sluice no longer wants, politely.
+    func retire(_ reason: String) {
+        guard !isClosed else { return }
+        logger.debug("closing server connection", [("reason", reason)])
+        output.writeTerminate()
+        _ = flushOutput()
+        closeSocket()
+        state = .closed
+    }
+}
