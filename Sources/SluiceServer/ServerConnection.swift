@@ -148,7 +148,11 @@ final class ServerConnection: Connection {
         while !isClosed {
             // Re-read on every message: a ReadyForQuery may have just released this server.
             let client = self.client
-            if client != nil { flushTarget = client }
+            if let client, client !== flushTarget {
+                // The server moved on to another client: what the previous one was sent leaves now.
+                flushTarget?.flushAfterServerOutput()
+                flushTarget = client
+            }
             switch passthrough {
             case .none:
                 break

@@ -1,0 +1,218 @@
+/// Turns the lines of a config file (includes already followed) into a ``SluiceConfig``.
+///
+/// Main-section settings are collected first and applied afterwards, so that a key set twice is
+/// judged by its last value only (PgBouncer's "last one wins") and warns once.
+struct ConfigLoader {
+    private enum Section {
+        case main
+        case databases
+        case users
+    }
+
+    private struct Setting {
+        var key: ConfigKey
+        var value: String
+        var file: String
+        var line: Int
+    }
+
+    private(set) var config: SluiceConfig
+    private var section: Section?
+    private var settings: [String: Setting] = [:]
+    private var settingOrder: [String] = []
+    private var warnings: [ConfigDiagnostic] = []
+
+    init(file: String) {
+        config = .pgbouncerDefaults
+        config.sourceFile = file
+    }
+
+    /// Applies every line, then the collected main-section settings, then loads the auth_file.
+    mutating func load(_ lines: [IniLine], readFile: (String) throws -> String) throws(ConfigError) -> SluiceConfig {
+        for line in lines {
+            switch line.content {
+            case .section(let name):
+                section = try Self.section(named: name, file: line.file, line: line.line)
+            case .setting(let key, let value):
+                switch section {
+                case nil:
+                    throw ConfigError(
+                        file: line.file, line: line.line,
+                        message: "'\(key)' appears before any section; put it under [sluice] (or [pgbouncer])")
+                case .main:
+                    try collect(key: key, value: value, file: line.file, line: line.line)
+                case .databases:
+                    let database = try DatabaseEntryParser.parse(
+                        name: key, value: value, file: line.file, line: line.line)
+                    config.databases[database.name] = database
+                case .users:
+                    let user = try DatabaseEntryParser.parseUser(
+                        name: key, value: value, file: line.file, line: line.line, warnings: &warnings)
+                    config.users[user.name] = user
+                }
+            }
+        }
+        for name in settingOrder {
+            guard let setting = settings[name] else { continue }
+            try apply(setting)
+        }
+        if let authFile = config.authFile {
+            let origin = settings["auth_file"]
+            let text: String
+            do {
+                text = try readFile(authFile)
+            } catch {
+                throw ConfigError(
+                    file: origin?.file ?? authFile, line: origin?.line,
+                    message: "cannot read auth_file \(authFile): \(error)")
+            }
+            config.userList = try UserList.parse(text, file: authFile)
+        }
+        config.warnings = warnings
+        return config
+    }
+
+    private static func section(named name: String, file: String, line: Int) throws(ConfigError) -> Section {
+        switch name {
+        case "sluice", "pgbouncer":
+            return .main
+        case "databases":
+            return .databases
+        case "users":
+            return .users
+        case "peers":
+            throw ConfigError(
+                file: file, line: line,
+                message: "[peers] is not supported: Sluice cannot forward cancel requests to peer poolers yet")
+        default:
+            throw ConfigError(
+                file: file, line: line,
+                message: "unknown section [\(name)]; expected [sluice] (or [pgbouncer]), [databases] or [users]")
+        }
+    }
+
+    private mutating func collect(key rawKey: String, value: String, file: String, line: Int) throws(ConfigError) {
+        guard let key = ConfigKey.named(rawKey) else {
+            throw ConfigError(file: file, line: line, message: "unknown setting '\(rawKey)'")
+        }
+        if let problem = ConfigValue.problem(with: value, as: key.valueType) {
+            throw ConfigError(file: file, line: line, message: "\(Self.quote(key, value)) \(problem)")
+        }
+        if settings[key.name] == nil { settingOrder.append(key.name) }
+        settings[key.name] = Setting(key: key, value: value, file: file, line: line)
+    }
+
+    private static func quote(_ key: ConfigKey, _ value: String) -> String {
+        key.isSensitive ? "\(key.name) = <redacted>" : "\(key.name) = '\(value)'"
+    }
+
+    private mutating func apply(_ setting: Setting) throws(ConfigError) {
+        let key = setting.key
+        switch key.kind {
+        case .implemented:
+            try applyImplemented(setting)
+        case .cosmetic:
+            if key.name == "unix_socket_dir" {
+                config.unixSocketDir = setting.value.isEmpty ? nil : setting.value
+                if !setting.value.isEmpty {
+                    warn(setting, "unix_socket_dir is accepted but Sluice does not create a Unix socket yet")
+                }
+            } else {
+                warn(setting, "\(key.name) is not implemented by Sluice and is ignored")
+            }
+        case .restrictive:
+            let harmless =
+                ConfigValue.equivalent(setting.value, key.defaultValue, as: key.valueType)
+                || key.harmlessValues.contains { ConfigValue.equivalent(setting.value, $0, as: key.valueType) }
+            guard harmless else {
+                throw ConfigError(
+                    file: setting.file, line: setting.line,
+                    message: "\(Self.quote(key, setting.value)) is not supported yet; "
+                        + "Sluice refuses to run weaker than the file asks")
+            }
+            if key.name == "server_tls_sslmode" {
+                warn(
+                    setting,
+                    "server_tls_sslmode = \(setting.value): Sluice connects to servers without TLS, "
+                        + "which this mode permits")
+            } else {
+                warn(
+                    setting,
+                    "\(key.name) is set to PgBouncer's default; Sluice does not implement it yet and ignores it")
+            }
+        }
+    }
+
+    private mutating func warn(_ setting: Setting, _ message: String) {
+        warnings.append(ConfigDiagnostic(file: setting.file, line: setting.line, message: message))
+    }
+
+    private mutating func applyImplemented(_ setting: Setting) throws(ConfigError) {
+        let value = setting.value
+        func fail(_ message: String) -> ConfigError {
+            ConfigError(file: setting.file, line: setting.line, message: "\(Self.quote(setting.key, value)) \(message)")
+        }
+        func integer(_ range: ClosedRange<Int>) throws(ConfigError) -> Int {
+            guard let number = ConfigValue.integer(value), range.contains(number) else {
+                throw fail("must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        }
+        func seconds() throws(ConfigError) -> Double {
+            guard let number = ConfigValue.seconds(value) else { throw fail("is not a non-negative number of seconds") }
+            return number
+        }
+        func boolean() throws(ConfigError) -> Bool {
+            guard let flag = ConfigValue.boolean(value) else { throw fail("is not a boolean (0 or 1)") }
+            return flag
+        }
+
+        switch setting.key.name {
+        case "admin_users": config.adminUsers = ConfigValue.list(value)
+        case "application_name_add_host": config.applicationNameAddHost = try boolean()
+        case "auth_file": config.authFile = value.isEmpty ? nil : IniReader.resolve(value, relativeTo: setting.file)
+        case "auth_type":
+            guard let type = AuthType(rawValue: value.lowercased()) else { throw fail("is not a known auth_type") }
+            guard type.isImplemented else {
+                throw fail("is not supported yet; Sluice refuses to run weaker than the file asks")
+            }
+            config.authType = type
+        case "client_login_timeout": config.clientLoginTimeout = try seconds()
+        case "default_pool_size": config.defaultPoolSize = try integer(0...Int(Int32.max))
+        case "ignore_startup_parameters": config.ignoreStartupParameters = ConfigValue.list(value)
+        case "listen_addr": config.listenAddresses = ConfigValue.list(value)
+        case "listen_port": config.listenPort = try integer(1...65535)
+        case "log_connections": config.logConnections = try boolean()
+        case "log_disconnections": config.logDisconnections = try boolean()
+        case "log_pooler_errors": config.logPoolerErrors = try boolean()
+        case "logfile": config.logfile = value.isEmpty ? nil : value
+        case "max_client_conn": config.maxClientConn = try integer(1...Int(Int32.max))
+        case "max_packet_size": config.maxPacketSize = try integer(1...Int(Int32.max))
+        case "pidfile": config.pidfile = value.isEmpty ? nil : value
+        case "pkt_buf": config.pktBuf = try integer(1...Int(Int32.max))
+        case "pool_mode":
+            guard let mode = PoolMode(rawValue: value.lowercased()) else { throw fail("is not a known pool_mode") }
+            guard mode != .statement else { throw fail(PoolModeRules.statementRefusal) }
+            config.poolMode = mode
+        case "query_wait_timeout": config.queryWaitTimeout = try seconds()
+        case "scram_iterations": config.scramIterations = try integer(1...SCRAMVerifier.maximumIterations)
+        case "server_connect_timeout": config.serverConnectTimeout = try seconds()
+        case "server_idle_timeout": config.serverIdleTimeout = try seconds()
+        case "server_lifetime": config.serverLifetime = try seconds()
+        case "server_login_retry": config.serverLoginRetry = try seconds()
+        case "server_reset_query": config.serverResetQuery = value
+        case "server_reset_query_always": config.serverResetQueryAlways = try boolean()
+        case "stats_users": config.statsUsers = ConfigValue.list(value)
+        case "track_extra_parameters": config.trackExtraParameters = ConfigValue.list(value)
+        case "workers": config.workers = try integer(1...256)
+        default:
+            // The table marks a key implemented that this switch does not handle.
+            fatalError("config key \(setting.key.name) is marked implemented but has no parser")
+        }
+    }
+}
+
+/// Shared wording for the pool modes Sluice refuses.
+enum PoolModeRules {
+    static let statementRefusal = "is not supported yet; use session or transaction"
+}

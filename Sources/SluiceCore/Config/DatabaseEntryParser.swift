@@ -1,0 +1,146 @@
+/// Parses the values of `[databases]` and `[users]` entries.
+enum DatabaseEntryParser {
+    /// Database names that belong to the admin console.
+    static let reservedNames: Set<String> = ["pgbouncer", "sluice"]
+
+    /// One `name = key=value …` line of `[databases]`.
+    static func parse(name: String, value: String, file: String, line: Int) throws(ConfigError) -> DatabaseConfig {
+        func fail(_ message: String) -> ConfigError {
+            ConfigError(file: file, line: line, message: "database \"\(name)\": \(message)")
+        }
+        guard !name.isEmpty else { throw ConfigError(file: file, line: line, message: "empty database name") }
+        guard !reservedNames.contains(name) else {
+            throw fail("the name is reserved for the admin console")
+        }
+        let pairs: [(key: String, value: String)]
+        do {
+            pairs = try ConnectionString.parse(value)
+        } catch {
+            throw fail(error.message)
+        }
+
+        var database = DatabaseConfig(name: name)
+        for (key, text) in pairs {
+            let reader = EntryValueReader(key: key, text: text, fail: fail)
+            switch key {
+            case "dbname": database.dbname = text
+            case "host": database.host = text
+            case "port": database.port = try reader.integer(1...65535)
+            case "user": database.user = text
+            case "password": database.password = text
+            case "auth_user": database.authUser = text
+            case "auth_query": database.authQuery = text
+            case "auth_dbname": database.authDBName = text
+            case "pool_size": database.poolSize = try reader.integer(0...Int(Int32.max))
+            case "min_pool_size": database.minPoolSize = try reader.integer(0...Int(Int32.max))
+            case "reserve_pool_size", "reserve_pool": database.reservePoolSize = try reader.integer(0...Int(Int32.max))
+            case "pool_mode": database.poolMode = try reader.poolMode()
+            case "max_db_connections": database.maxDBConnections = try reader.integer(0...Int(Int32.max))
+            case "max_db_client_connections": database.maxDBClientConnections = try reader.integer(0...Int(Int32.max))
+            case "server_lifetime": database.serverLifetime = try reader.seconds()
+            case "query_wait_timeout": database.queryWaitTimeout = try reader.optionalSeconds()
+            case "load_balance_hosts":
+                guard let mode = LoadBalanceHosts(rawValue: text.lowercased()) else {
+                    throw fail("load_balance_hosts = '\(text)' is not one of round-robin, disable")
+                }
+                database.loadBalanceHosts = mode
+            case "target_session_attrs":
+                // Only "any" is what Sluice does anyway; the others filter servers Sluice cannot classify yet.
+                guard text.lowercased() == "any" else {
+                    throw fail(
+                        "target_session_attrs = '\(text)' is not supported yet; "
+                            + "Sluice refuses to run weaker than the file asks")
+                }
+            case "connect_query": database.connectQuery = text
+            case "client_encoding": database.clientEncoding = text
+            case "datestyle": database.dateStyle = text
+            case "timezone": database.timeZone = text
+            case "application_name": database.applicationName = text
+            default:
+                throw fail("unknown parameter '\(key)'")
+            }
+        }
+        return database
+    }
+
+    /// One `name = key=value …` line of `[users]`.
+    ///
+    /// Limits and timeouts Sluice does not enforce yet are accepted only at 0 (PgBouncer's
+    /// "not set"), like their main-section counterparts.
+    static func parseUser(
+        name: String, value: String, file: String, line: Int, warnings: inout [ConfigDiagnostic]
+    ) throws(ConfigError) -> UserConfig {
+        func fail(_ message: String) -> ConfigError {
+            ConfigError(file: file, line: line, message: "user \"\(name)\": \(message)")
+        }
+        guard !name.isEmpty else { throw ConfigError(file: file, line: line, message: "empty user name") }
+        let pairs: [(key: String, value: String)]
+        do {
+            pairs = try ConnectionString.parse(value)
+        } catch {
+            throw fail(error.message)
+        }
+
+        var user = UserConfig(name: name)
+        for (key, text) in pairs {
+            let reader = EntryValueReader(key: key, text: text, fail: fail)
+            switch key {
+            case "pool_mode": user.poolMode = try reader.poolMode()
+            case "pool_size": user.poolSize = try reader.integer(0...Int(Int32.max))
+            case "query_wait_timeout": user.queryWaitTimeout = try reader.optionalSeconds()
+            case "reserve_pool_size", "max_user_connections", "max_user_client_connections":
+                guard try reader.integer(0...Int(Int32.max)) == 0 else { throw fail(refusal(key, text)) }
+                warnings.append(notImplemented(key, file: file, line: line))
+            case "query_timeout", "idle_transaction_timeout", "transaction_timeout", "client_idle_timeout":
+                guard try reader.seconds() == 0 else { throw fail(refusal(key, text)) }
+                warnings.append(notImplemented(key, file: file, line: line))
+            default:
+                throw fail("unknown parameter '\(key)'")
+            }
+        }
+        return user
+    }
+
+    private static func refusal(_ key: String, _ text: String) -> String {
+        "\(key) = '\(text)' is not supported yet; Sluice refuses to run weaker than the file asks"
+    }
+
+    private static func notImplemented(_ key: String, file: String, line: Int) -> ConfigDiagnostic {
+        ConfigDiagnostic(file: file, line: line, message: "\(key) = 0 in [users]: Sluice does not implement it yet")
+    }
+}
+
+/// Typed reading of one `key=value` of an entry, with errors that name the key.
+private struct EntryValueReader {
+    var key: String
+    var text: String
+    var fail: (String) -> ConfigError
+
+    func integer(_ range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let number = ConfigValue.integer(text), range.contains(number) else {
+            throw fail("\(key) = '\(text)' must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    func seconds() throws(ConfigError) -> Double {
+        guard let number = ConfigValue.seconds(text) else {
+            throw fail("\(key) = '\(text)' is not a non-negative number of seconds")
+        }
+        return number
+    }
+
+    /// Seconds, where PgBouncer's -1 means "not set" and yields nil.
+    func optionalSeconds() throws(ConfigError) -> Double? {
+        if ConfigValue.integer(text) == -1 { return nil }
+        return try seconds()
+    }
+
+    func poolMode() throws(ConfigError) -> PoolMode {
+        guard let mode = PoolMode(rawValue: text.lowercased()) else {
+            throw fail("pool_mode = '\(text)' is not one of session, transaction, statement")
+        }
+        guard mode != .statement else { throw fail("pool_mode = '\(text)' \(PoolModeRules.statementRefusal)") }
+        return mode
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+extension SluiceConfig {
+    /// The environment variables Sluice reads, each overriding the file.
+    public static let environmentVariables = [
+        "DATABASE_URL", "DB_POOL_MAX", "DB_IDLE_TIMEOUT", "DB_CONNECT_TIMEOUT", "LISTEN_ADDR", "LISTEN_PORT",
+        "DB_POOL_MODE",
+    ]
+
+    /// Loads the config file at `path` (or, when `path` is nil, builds a sidecar config from
+    /// `DATABASE_URL`), then applies the environment overrides and checks the result.
+    public static func load(path: String?, environment: [String: String]) throws(ConfigError) -> SluiceConfig {
+        guard let path else { return try fromEnvironment(environment) }
+        let text: String
+        do {
+            text = try readTextFile(path)
+        } catch {
+            throw ConfigError(file: path, line: nil, message: "cannot read config file: \(error)")
+        }
+        return try parse(text: text, file: path, environment: environment, readFile: readTextFile)
+    }
+
+    /// Like ``load(path:environment:)`` for a file whose text is already in memory; includes and
+    /// the auth_file are read through `readFile`, so tests need no disk.
+    public static func parse(
+        text: String, file: String, environment: [String: String], readFile: (String) throws -> String
+    ) throws(ConfigError) -> SluiceConfig {
+        var loader = ConfigLoader(file: file)
+        let lines = try IniReader.read(text: text, file: file, readFile: readFile)
+        var config = try loader.load(lines, readFile: readFile)
+        try config.applyEnvironment(environment)
+        config.checkFileConfig()
+        return config
+    }
+
+    /// The sidecar config: no file, one database and one SCRAM user from `DATABASE_URL`.
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigError) -> SluiceConfig {
+        guard let url = nonEmpty(environment["DATABASE_URL"]) else {
+            throw ConfigError(
+                file: ConfigError.environmentFile, line: nil,
+                message: "no config file given and DATABASE_URL is not set; pass a pgbouncer.ini-style file "
+                    + "or set DATABASE_URL=postgres://user:password@host:5432/dbname")
+        }
+        guard try DatabaseURL.parse(url).password?.isEmpty == false else {
+            throw ConfigError(
+                file: ConfigError.environmentFile, line: nil,
+                message: "DATABASE_URL has no password; without a config file Sluice authenticates clients "
+                    + "with the URL's user and password, so one is required")
+        }
+        var config = sidecarDefaults
+        try config.applyEnvironment(environment)
+        return config
+    }
+
+    /// Applies the environment variables over whatever the file set.
+    mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigError) {
+        func fail(_ variable: String, _ message: String) -> ConfigError {
+            ConfigError(file: ConfigError.environmentFile, line: nil, message: "\(variable) \(message)")
+        }
+        if let text = Self.nonEmpty(environment["DATABASE_URL"]) {
+            let url = try DatabaseURL.parse(text)
+            databases[url.dbname] = url.databaseConfig
+            if let password = url.password, !password.isEmpty {
+                userList[url.user] = .plain(password)
+            }
+        }
+        if let text = Self.nonEmpty(environment["DB_POOL_MAX"]) {
+            guard let size = Int(text), (0...Int(Int32.max)).contains(size) else {
+                throw fail("DB_POOL_MAX", "= '\(text)' must be a non-negative integer (0 means unlimited)")
+            }
+            defaultPoolSize = size
+        }
+        if let text = Self.nonEmpty(environment["DB_IDLE_TIMEOUT"]) {
+            guard let seconds = ConfigValue.seconds(text) else {
+                throw fail("DB_IDLE_TIMEOUT", "= '\(text)' must be a non-negative number of seconds")
+            }
+            serverIdleTimeout = seconds
+        }
+        if let text = Self.nonEmpty(environment["DB_CONNECT_TIMEOUT"]) {
+            guard let seconds = ConfigValue.seconds(text) else {
+                throw fail("DB_CONNECT_TIMEOUT", "= '\(text)' must be a non-negative number of seconds")
+            }
+            serverConnectTimeout = seconds
+        }
+        if let text = Self.nonEmpty(environment["LISTEN_ADDR"]) {
+            let addresses = ConfigValue.list(text)
+            guard !addresses.isEmpty else { throw fail("LISTEN_ADDR", "= '\(text)' names no address") }
+            listenAddresses = addresses
+        }
+        if let text = Self.nonEmpty(environment["LISTEN_PORT"]) {
+            guard let port = Int(text), (1...65535).contains(port) else {
+                throw fail("LISTEN_PORT", "= '\(text)' must be a port number in 1...65535")
+            }
+            listenPort = port
+        }
+        if let text = Self.nonEmpty(environment["DB_POOL_MODE"]) {
+            guard let mode = PoolMode(rawValue: text.lowercased()) else {
+                throw fail("DB_POOL_MODE", "= '\(text)' must be session or transaction")
+            }
+            guard mode != .statement else {
+                throw fail("DB_POOL_MODE", "= '\(text)' \(PoolModeRules.statementRefusal)")
+            }
+            poolMode = mode
+        }
+    }
+
+    /// Checks that only make sense once the file and the environment are both applied.
+    mutating func checkFileConfig() {
+        let file = sourceFile ?? ConfigError.environmentFile
+        if listenAddresses.isEmpty {
+            // PgBouncer would then accept only Unix-socket clients, i.e. local ones. Sluice has no
+            // Unix socket yet; loopback TCP admits the same local clients (the socket's default mode
+            // lets every local user connect), and a restrictive unix_socket_mode was refused earlier.
+            listenAddresses = ["127.0.0.1"]
+            warnings.append(
+                ConfigDiagnostic(
+                    file: file, line: nil,
+                    message: "listen_addr is not set: PgBouncer would accept only Unix-socket clients; "
+                        + "Sluice has no Unix socket yet and listens on 127.0.0.1 instead"))
+        }
+        switch authType {
+        case .trust, .md5, .scramSHA256, .plain:
+            if userList.users.isEmpty {
+                warnings.append(
+                    ConfigDiagnostic(
+                        file: file, line: nil,
+                        message: "auth_type = \(authType.rawValue) but no users are known "
+                            + "(auth_file is \(authFile == nil ? "not set" : "empty")): no client can log in"))
+            }
+        case .any, .hba, .cert, .pam, .ldap:
+            break
+        }
+    }
+
+    private static func nonEmpty(_ value: String?) -> String? {
+        guard let value = value?.configTrimmed(), !value.isEmpty else { return nil }
+        return value
+    }
+
+    private static func readTextFile(_ path: String) throws -> String {
+        try String(contentsOfFile: path, encoding: .utf8)
+    }
+}

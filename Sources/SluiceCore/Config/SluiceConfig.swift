@@ -1,0 +1,137 @@
+/// Everything Sluice reads at startup: the main section, `[databases]`, `[users]`, the auth_file
+/// and the environment overrides, already validated.
+///
+/// Times are seconds; 0 disables a timeout, as in PgBouncer. Built by
+/// ``SluiceConfig/load(path:environment:)``; see docs/configuration.md for every key.
+public struct SluiceConfig: Sendable, Equatable {
+    /// `listen_addr`: addresses to accept TCP clients on; `*` means all.
+    public var listenAddresses: [String]
+    /// `listen_port`: TCP port to listen on.
+    public var listenPort: Int
+    /// `unix_socket_dir`: where PgBouncer would put its Unix socket. Kept for when Sluice has
+    /// one; no socket is created yet. Nil when disabled or in sidecar mode.
+    public var unixSocketDir: String?
+    /// `auth_type`: how clients authenticate. Only implemented methods load.
+    public var authType: AuthType
+    /// `auth_file`: path of the user list, resolved against the config file's directory.
+    public var authFile: String?
+    /// The users from auth_file, plus the `DATABASE_URL` user.
+    public var userList: UserList
+    /// `pool_mode`: default pooling mode.
+    public var poolMode: PoolMode
+    /// `default_pool_size`: server connections per (database, user) pool; 0 means unlimited.
+    public var defaultPoolSize: Int
+    /// `max_client_conn`: client connections accepted in total.
+    public var maxClientConn: Int
+    /// `server_reset_query`: run when a server connection is released in session mode; empty disables.
+    public var serverResetQuery: String
+    /// `server_reset_query_always`: run the reset query in transaction mode too.
+    public var serverResetQueryAlways: Bool
+    /// `server_idle_timeout`: close server connections idle this long.
+    public var serverIdleTimeout: Double
+    /// `server_lifetime`: close unused server connections older than this.
+    public var serverLifetime: Double
+    /// `server_connect_timeout`: limit for connecting and logging in to a server.
+    public var serverConnectTimeout: Double
+    /// `server_login_retry`: after a failed server login, fail new clients fast for this long.
+    public var serverLoginRetry: Double
+    /// `query_wait_timeout`: how long a client may wait for a server connection.
+    public var queryWaitTimeout: Double
+    /// `client_login_timeout`: how long a client may take to log in.
+    public var clientLoginTimeout: Double
+    /// `max_packet_size`: largest protocol message accepted, in bytes.
+    public var maxPacketSize: Int
+    /// `pkt_buf`: per-connection buffer size, in bytes.
+    public var pktBuf: Int
+    /// `log_connections`: log each successful client login.
+    public var logConnections: Bool
+    /// `log_disconnections`: log each client disconnection with its reason.
+    public var logDisconnections: Bool
+    /// `log_pooler_errors`: log errors Sluice sends to clients.
+    public var logPoolerErrors: Bool
+    /// `admin_users`: users allowed every admin console command.
+    public var adminUsers: [String]
+    /// `stats_users`: users allowed read-only admin console commands.
+    public var statsUsers: [String]
+    /// `ignore_startup_parameters`: startup parameters accepted and dropped.
+    public var ignoreStartupParameters: [String]
+    /// `track_extra_parameters`: parameters kept per client beyond the built-in ones.
+    public var trackExtraParameters: [String]
+    /// `application_name_add_host`: append the client address to `application_name`.
+    public var applicationNameAddHost: Bool
+    /// `scram_iterations`: PBKDF2 rounds for verifiers made from plain passwords.
+    public var scramIterations: Int
+    /// `workers` (Sluice only): number of event-loop threads.
+    public var workers: Int
+    /// `pidfile`: where to write the process id; nil for none.
+    public var pidfile: String?
+    /// `logfile`: where to append the log besides stderr; nil for none.
+    public var logfile: String?
+    /// `[databases]` entries by client-visible name; the fallback entry is under `*`.
+    public var databases: [String: DatabaseConfig]
+    /// `[users]` entries by user name.
+    public var users: [String: UserConfig]
+    /// Accepted but unimplemented settings and other remarks, one per key, for the startup log.
+    public var warnings: [ConfigDiagnostic]
+    /// The main config file; nil when running from the environment only (sidecar mode).
+    public var sourceFile: String?
+
+    /// The settings of a file that sets nothing: PgBouncer's defaults.
+    public static let pgbouncerDefaults = SluiceConfig(
+        listenAddresses: [],
+        listenPort: 6432,
+        unixSocketDir: "/tmp",
+        authType: .md5,
+        authFile: nil,
+        userList: UserList(),
+        poolMode: .session,
+        defaultPoolSize: 20,
+        maxClientConn: 100,
+        serverResetQuery: "DISCARD ALL",
+        serverResetQueryAlways: false,
+        serverIdleTimeout: 600,
+        serverLifetime: 3600,
+        serverConnectTimeout: 15,
+        serverLoginRetry: 15,
+        queryWaitTimeout: 120,
+        clientLoginTimeout: 60,
+        maxPacketSize: 2_147_483_647,
+        pktBuf: 4096,
+        logConnections: true,
+        logDisconnections: true,
+        logPoolerErrors: true,
+        adminUsers: [],
+        statsUsers: [],
+        ignoreStartupParameters: [],
+        trackExtraParameters: ["IntervalStyle"],
+        applicationNameAddHost: false,
+        scramIterations: SCRAMVerifier.defaultIterations,
+        workers: 1,
+        pidfile: nil,
+        logfile: nil,
+        databases: [:],
+        users: [:],
+        warnings: [],
+        sourceFile: nil)
+
+    /// The settings without a file, before `DATABASE_URL` is applied: a local sidecar in
+    /// transaction mode that authenticates its one user by SCRAM.
+    public static let sidecarDefaults: SluiceConfig = {
+        var config = pgbouncerDefaults
+        config.listenAddresses = ["127.0.0.1"]
+        config.unixSocketDir = nil
+        config.authType = .scramSHA256
+        config.poolMode = .transaction
+        config.maxClientConn = 10_000
+        return config
+    }()
+
+    /// The entry a client asking for database `name` is routed by: the exact entry, else the
+    /// `*` fallback renamed to `name` (its `dbname`, when unset, then defaults to `name`).
+    public func database(named name: String) -> DatabaseConfig? {
+        if let exact = databases[name] { return exact }
+        guard var fallback = databases["*"] else { return nil }
+        fallback.name = name
+        return fallback
+    }
+}

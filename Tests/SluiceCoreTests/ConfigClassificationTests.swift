@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+@testable import SluiceCore
+
+@Suite("Classification of PgBouncer's settings")
+struct ConfigClassificationTests {
+    @Test("the table lists PgBouncer's 101 keys once each, plus Sluice's own")
+    func tableShape() {
+        let names = ConfigKey.all.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(names == names.sorted())
+        #expect(ConfigKey.all.filter { !$0.isSluiceOnly }.count == 101)
+        #expect(ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == ["workers"])
+        #expect(ConfigKey.named("LISTEN_PORT")?.name == "listen_port")
+    }
+
+    @Test("every key loads at its default value", arguments: ConfigKey.all)
+    func defaultValueLoads(key: ConfigKey) throws {
+        let config = try parseConfig("[sluice]\nlisten_addr = 127.0.0.1\n\(key.name) = \(key.defaultValue)\n")
+        let warned = config.warnings.contains { $0.line == 3 }
+        switch key.kind {
+        case .implemented:
+            #expect(!warned)
+        case .cosmetic, .restrictive:
+            // unix_socket_dir stays quiet when empty (it then means "no socket").
+            #expect(warned || key.defaultValue.isEmpty && key.name == "unix_socket_dir")
+        }
+    }
+
+    @Test("the implemented defaults in the table match the model's defaults")
+    func implementedDefaultsAgree() throws {
+        var text = "[sluice]\n"
+        for key in ConfigKey.all where key.kind == .implemented {
+            text += "\(key.name) = \(key.defaultValue)\n"
+        }
+        var config = try parseConfig(text + "listen_addr = 127.0.0.1\n")
+        config.warnings = []
+        config.sourceFile = nil
+        var expected = SluiceConfig.pgbouncerDefaults
+        expected.listenAddresses = ["127.0.0.1"]
+        #expect(config == expected)
+    }
+
+    @Test("cosmetic keys warn once whatever their value")
+    func cosmeticWarns() throws {
+        let config = try parseConfig("[sluice]\nlisten_addr=*\nsyslog = 1\nstats_period = 10\nstats_period = 15\n")
+        let messages = config.warnings.filter { $0.line != nil }
+        #expect(messages.count == 2)
+        #expect(messages[0].message == "syslog is not implemented by Sluice and is ignored")
+        #expect(messages[1].line == 5)
+    }
+
+    @Test(
+        "restrictive keys at a non-default value are refused with file and line",
+        arguments: [
+            "client_tls_sslmode = require", "client_tls_sslmode = prefer", "server_tls_sslmode = verify-full",
+            "client_tls_key_file = /etc/ssl/key.pem", "auth_hba_file = /etc/hba.conf", "auth_user = pgbouncer",
+            "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename=$1", "query_timeout = 30",
+            "idle_transaction_timeout = 60", "transaction_timeout = 5", "client_idle_timeout = 600",
+            "max_db_connections = 10", "max_user_connections = 10", "reserve_pool_size = 5", "min_pool_size = 2",
+            "tcp_keepalive = 0", "tcp_keepidle = 30", "tcp_user_timeout = 1000", "disable_pqexec = 1",
+            "unix_socket_mode = 0700", "user = postgres", "peer_id = 1", "cancel_wait_timeout = 1",
+        ])
+    func restrictiveRefused(line: String) {
+        let error = configError { _ = try parseConfig("[sluice]\nlisten_addr=*\n\(line)\n") }
+        #expect(error?.file == "/etc/sluice/sluice.ini")
+        #expect(error?.line == 3)
+        #expect(
+            error?.message.hasSuffix("is not supported yet; Sluice refuses to run weaker than the file asks") == true,
+            "\(String(describing: error))")
+    }
+
+    @Test("the refusal quotes key and value")
+    func refusalText() {
+        let error = configError { _ = try parseConfig("[sluice]\nquery_timeout = 30\n") }
+        #expect(
+            error?.description
+                == "/etc/sluice/sluice.ini:2: query_timeout = '30' is not supported yet; "
+                + "Sluice refuses to run weaker than the file asks")
+    }
+
+    @Test("sensitive values are not echoed")
+    func sensitive() {
+        let error = configError { _ = try parseConfig("[sluice]\nauth_ldap_options = ldapbindpasswd=hunter2\n") }
+        #expect(error?.description.contains("hunter2") == false)
+        #expect(error?.message.contains("auth_ldap_options = <redacted>") == true)
+    }
+
+    @Test(
+        "restrictive keys at their default, or a value that permits what Sluice does, only warn",
+        arguments: [
+            "client_tls_sslmode = disable", "server_tls_sslmode = prefer", "server_tls_sslmode = allow",
+            "server_tls_sslmode = DISABLE", "query_timeout = 0.0", "tcp_keepalive = 1", "unix_socket_mode = 0777",
+            "unix_socket_mode = 0x1ff", "max_db_connections = 0", "client_tls_protocols = secure",
+        ])
+    func restrictiveAtDefault(line: String) throws {
+        let config = try parseConfig("[sluice]\nlisten_addr=*\n\(line)\n")
+        #expect(config.warnings.contains { $0.line == 3 })
+    }
+
+    @Test(
+        "auth types Sluice does not implement are refused",
+        arguments: ["hba", "cert", "pam", "ldap"])
+    func authTypes(type: String) {
+        let error = configError { _ = try parseConfig("[sluice]\nauth_type = \(type)\n") }
+        #expect(error?.line == 2)
+        #expect(error?.message.contains("is not supported yet") == true)
+    }
+
+    @Test("implemented auth types load, case-insensitively")
+    func implementedAuthTypes() throws {
+        #expect(try parseConfig("[sluice]\nlisten_addr=*\nauth_type = SCRAM-SHA-256\n").authType == .scramSHA256)
+        #expect(try parseConfig("[sluice]\nlisten_addr=*\nauth_type = trust\n").authType == .trust)
+        #expect(try parseConfig("[sluice]\nlisten_addr=*\nauth_type = plain\n").authType == .plain)
+    }
+
+    @Test("bad values of unimplemented keys are still errors")
+    func unimplementedBadValues() {
+        #expect(configError { _ = try parseConfig("[sluice]\nstats_period = soon\n") }?.line == 2)
+        #expect(configError { _ = try parseConfig("[sluice]\nclient_tls_sslmode = sometimes\n") }?.line == 2)
+    }
+
+    @Test("docs/configuration.md describes every key")
+    func documented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let docs = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        for key in ConfigKey.all {
+            #expect(docs.contains("`\(key.name)`"), "docs/configuration.md does not mention \(key.name)")
+        }
+        for variable in SluiceConfig.environmentVariables {
+            #expect(docs.contains("`\(variable)`"), "docs/configuration.md does not mention \(variable)")
+        }
+    }
+}
