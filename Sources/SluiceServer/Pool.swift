@@ -17,6 +17,10 @@ final class Pool {
     let serverUser: String
     var credential: ServerCredential
     var mode: PoolMode
+    /// Seconds a client may wait for a server (`query_wait_timeout`, per user, database or global).
+    var queryWaitTimeout: Double
+    /// Seconds after which an idle server is closed (`server_lifetime`, per database or global).
+    var serverLifetime: Double
     var machine: PoolStateMachine
     /// ParameterStatus values of the first server login, shown to clients as their welcome.
     var welcome: [(name: String, value: String)]?
@@ -27,8 +31,11 @@ final class Pool {
 
     init(
         key: PoolKey, host: String, port: Int, serverDatabase: String, serverUser: String,
-        credential: ServerCredential, mode: PoolMode, size: Int, startupParameters: [(String, String)], logger: Logger
+        credential: ServerCredential, mode: PoolMode, size: Int, queryWaitTimeout: Double, serverLifetime: Double,
+        startupParameters: [(String, String)], logger: Logger
     ) {
+        self.queryWaitTimeout = queryWaitTimeout
+        self.serverLifetime = serverLifetime
         self.key = key
         self.host = host
         self.port = port

@@ -40,6 +40,7 @@ public final class Proxy {
     private var pausedClients: [ClientConnection] = []
     private var lastClientScan: Double = 0
     private var signals: SignalSource?
+    private var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
     public private(set) var boundPorts: [Int] = []
 
     public init(config: SluiceConfig, logger: Logger) throws {
@@ -123,7 +124,7 @@ public final class Proxy {
         guard let database = config.databases[name] ?? config.databases["*"] else {
             return client.refuse(.fatal(.invalidCatalogName, "no such database: \(name)"))
         }
-        let secret = config.userList.users[client.user]
+        var secret = config.userList.users[client.user]
         let method: ClientAuthMethod
         switch config.authType {
         case .trust, .any:
@@ -143,12 +144,24 @@ public final class Proxy {
         default:
             return client.refuse(.fatal(.featureNotSupported, "auth_type \(config.authType) is not supported"))
         }
+        if method == .scram, case .plain(let password)? = secret {
+            secret = .scram(verifier(user: client.user, password: password))
+        }
         client.pool = pool(for: client, database: database)
         let key = allocateCancelKey()
         client.cancelKey = key
         cancelKeys[key.processID] = client
         client.beginAuthentication(
             ClientAuthentication(user: client.user, method: method, secret: secret, mockSecret: mockSecret))
+    }
+
+    /// A SCRAM verifier for a plain auth_file password, computed once per password rather than once per
+    /// login: PBKDF2 is slow by design, and anyone who knows a user name could make Sluice run it.
+    private func verifier(user: String, password: String) -> SCRAMVerifier {
+        if let cached = verifierCache[user], cached.password == password { return cached.verifier }
+        let made = SCRAMVerifier.make(password: password, iterations: config.scramIterations)
+        verifierCache[user] = (password, made)
+        return made
     }
 
     func logAuthenticationFailure(_ client: ClientConnection, _ error: ErrorFields) {
@@ -197,7 +210,9 @@ public final class Proxy {
         let pool = Pool(
             key: key, host: database.host ?? "127.0.0.1", port: database.port ?? 5432,
             serverDatabase: database.dbname ?? client.database, serverUser: serverUser, credential: credential,
-            mode: mode, size: size > 0 ? size : Int.max, startupParameters: startup, logger: logger)
+            mode: mode, size: size > 0 ? size : Int.max,
+            queryWaitTimeout: user?.queryWaitTimeout ?? database.queryWaitTimeout ?? config.queryWaitTimeout,
+            serverLifetime: database.serverLifetime ?? config.serverLifetime, startupParameters: startup, logger: logger)
         pools[key] = pool
         pool.logger.debug("pool created", [("pool_mode", mode.rawValue), ("pool_size", String(size))])
         return pool
@@ -343,7 +358,7 @@ public final class Proxy {
             server.releaseWhenCancelsLand = true
             return
         }
-        if server.closeWhenReleased || paused || (config.serverLifetime > 0 && now - server.createdAt >= config.serverLifetime) {
+        if server.closeWhenReleased || paused || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime) {
             server.retire(server.closeWhenReleased ? "reset failed" : paused ? "pool paused" : "server_lifetime reached")
             serverRemoved(server)
             return
@@ -464,14 +479,14 @@ public final class Proxy {
 
     private func tick(_ now: Double) {
         for pool in pools.values {
-            if config.queryWaitTimeout > 0 {
-                for id in pool.machine.waitersExpired(before: now - config.queryWaitTimeout) {
+            if pool.queryWaitTimeout > 0 {
+                for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {
                     guard let client = clients[id] else { continue }
                     client.isWaitingForServer = false
                     client.logger.warning("query_wait_timeout reached")
                     let error = ErrorFields.fatal(
                         .connectionFailure,
-                        "query_wait_timeout: no server connection became free within \(config.queryWaitTimeout) s")
+                        "query_wait_timeout: no server connection became free within \(pool.queryWaitTimeout) s")
                     if client.isLoggingIn { client.refuse(error) } else { client.fail(error) }
                 }
             }
@@ -484,7 +499,7 @@ public final class Proxy {
                         server.retire("server_idle_timeout reached")
                         serverRemoved(server)
                     }
-                } else if config.serverLifetime > 0 && now - server.createdAt >= config.serverLifetime {
+                } else if server.pool.serverLifetime > 0 && now - server.createdAt >= server.pool.serverLifetime {
                     if server.pool.machine.idleServerRetired(server.id) {
                         server.retire("server_lifetime reached")
                         serverRemoved(server)
@@ -581,6 +596,8 @@ public final class Proxy {
             let size = user?.poolSize ?? database.poolSize ?? fresh.defaultPoolSize
             pool.machine.maxServers = size > 0 ? size : Int.max
             pool.mode = user?.poolMode ?? database.poolMode ?? fresh.poolMode
+            pool.queryWaitTimeout = user?.queryWaitTimeout ?? database.queryWaitTimeout ?? fresh.queryWaitTimeout
+            pool.serverLifetime = database.serverLifetime ?? fresh.serverLifetime
         }
         var kept = fresh
         kept.listenAddresses = config.listenAddresses

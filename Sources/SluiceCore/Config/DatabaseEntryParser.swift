@@ -24,19 +24,27 @@ enum DatabaseEntryParser {
             let reader = EntryValueReader(key: key, text: text, fail: fail)
             switch key {
             case "dbname": database.dbname = text
-            case "host": database.host = text
+            case "host":
+                // TODO: Unix-socket backends and host lists; one TCP host for now.
+                guard !text.hasPrefix("/"), !text.hasPrefix("@"), !text.contains(",") else {
+                    throw fail(refusal(key, text))
+                }
+                database.host = text
             case "port": database.port = try reader.integer(1...65535)
             case "user": database.user = text
             case "password": database.password = text
-            case "auth_user": database.authUser = text
-            case "auth_query": database.authQuery = text
-            case "auth_dbname": database.authDBName = text
+            // TODO: auth_user/auth_query look users up in PostgreSQL; refused until that exists, so a file
+            // relying on it fails at startup instead of letting nobody (or the wrong people) in.
+            case "auth_user", "auth_query", "auth_dbname":
+                throw fail(refusal(key, text))
             case "pool_size": database.poolSize = try reader.integer(0...Int(Int32.max))
-            case "min_pool_size": database.minPoolSize = try reader.integer(0...Int(Int32.max))
-            case "reserve_pool_size", "reserve_pool": database.reservePoolSize = try reader.integer(0...Int(Int32.max))
+            // TODO: warm-up and reserve pools; until then only their "off" value loads.
+            case "min_pool_size", "reserve_pool_size", "reserve_pool":
+                guard try reader.integer(0...Int(Int32.max)) == 0 else { throw fail(refusal(key, text)) }
             case "pool_mode": database.poolMode = try reader.poolMode()
-            case "max_db_connections": database.maxDBConnections = try reader.integer(0...Int(Int32.max))
-            case "max_db_client_connections": database.maxDBClientConnections = try reader.integer(0...Int(Int32.max))
+            // TODO: caps across a database's pools; until then only their "off" value loads.
+            case "max_db_connections", "max_db_client_connections":
+                guard try reader.integer(0...Int(Int32.max)) == 0 else { throw fail(refusal(key, text)) }
             case "server_lifetime": database.serverLifetime = try reader.seconds()
             case "query_wait_timeout": database.queryWaitTimeout = try reader.optionalSeconds()
             case "load_balance_hosts":
@@ -51,7 +59,8 @@ enum DatabaseEntryParser {
                         "target_session_attrs = '\(text)' is not supported yet; "
                             + "Sluice refuses to run weaker than the file asks")
                 }
-            case "connect_query": database.connectQuery = text
+            case "connect_query":
+                guard text.isEmpty else { throw fail(refusal(key, text)) }
             case "client_encoding": database.clientEncoding = text
             case "datestyle": database.dateStyle = text
             case "timezone": database.timeZone = text
