@@ -47,7 +47,8 @@ public final class EventLoop {
 
     /// Watches `fd` for both directions, edge-triggered.
     public func register(_ fd: Int32, handler: EventHandler) throws(SystemError) {
-        try register(fd, handler: handler, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue)
+        try register(
+            fd, handler: handler, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue)
     }
 
     /// Watches `fd` level-triggered for reading only: listeners and signal descriptors.
@@ -61,7 +62,9 @@ public final class EventLoop {
         event.data.fd = fd
         guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl", errno: errno) }
         let index = Int(fd)
-        if index >= handlers.count { handlers.append(contentsOf: repeatElement(nil, count: index + 1 - handlers.count)) }
+        if index >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: index + 1 - handlers.count))
+        }
         handlers[index] = handler
     }
 

@@ -13,7 +13,9 @@ public struct PeerAddress: Sendable, CustomStringConvertible {
         self.isUnix = isUnix
     }
 
-    public var description: String { isUnix ? "unix:\(host)" : (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") }
+    public var description: String {
+        isUnix ? "unix:\(host)" : (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    }
 }
 
 /// Creating, binding and connecting non-blocking TCP sockets.
@@ -22,7 +24,9 @@ public enum Socket {
     public static func listen(host: String, port: Int, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
         let resolved = try resolve(host: host == "*" ? "0.0.0.0" : host, port: port, passive: true)
         guard let address = resolved.first else { throw SystemError("getaddrinfo", errno: EADDRNOTAVAIL) }
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(
+            address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+            0)
         guard fd >= 0 else { throw SystemError("socket", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -70,7 +74,9 @@ public enum Socket {
         let resolved = try resolve(host: host, port: port, passive: false)
         var lastError = SystemError("connect \(host):\(port)", errno: EHOSTUNREACH)
         for address in resolved {
-            let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = socket(
+                address.family,
+                Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw SystemError("socket", errno: errno) }
             setNoDelay(fd)
             let rc = address.storage.withUnsafeBytes { raw in
@@ -140,7 +146,9 @@ public enum Socket {
         let length = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
         let rc = withUnsafePointer(to: &storage) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+                getnameinfo(
+                    $0, length, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                    NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
         guard rc == 0 else { return PeerAddress(host: "?", port: 0) }

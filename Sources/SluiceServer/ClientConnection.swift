@@ -31,7 +31,9 @@ final class ClientConnection: Connection {
     init(id: Int, transport: any Transport, peer: PeerAddress, proxy: Proxy, now: Double) {
         self.peer = peer
         self.connectedAt = now
-        super.init(id: id, transport: transport, proxy: proxy, logger: proxy.logger.with("client", "C\(id)").with("peer", peer.description))
+        super.init(
+            id: id, transport: transport, proxy: proxy,
+            logger: proxy.logger.with("client", "C\(id)").with("peer", peer.description))
         writable = true
     }
 
@@ -47,7 +49,9 @@ final class ClientConnection: Connection {
     override func drive() {
         if isClosed { return }
         guard flushOutput() else { return gone("write to client failed") }
-        if output.readableBytes < Self.outputLowWater, let server, !server.isClosed, server.readable || !server.input.isEmpty {
+        if output.readableBytes < Self.outputLowWater, let server, !server.isClosed,
+            server.readable || !server.input.isEmpty
+        {
             // The client drained what the server had sent: let the server go on.
             server.scheduleDrive()
         }
@@ -149,7 +153,8 @@ final class ClientConnection: Connection {
             output.writeNegotiateProtocolVersion(newestMinor: 0, unrecognizedOptions: protocolOptions)
         }
         guard !user.isEmpty else {
-            return refuse(.fatal(.invalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
+            return refuse(
+                .fatal(.invalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
         }
         if database.isEmpty { database = user }
         startupParameters = accepted
@@ -213,7 +218,8 @@ final class ClientConnection: Connection {
         for (name, value) in welcome {
             output.writeParameterStatus(name: name, value: parameters[name] ?? value)
         }
-        for parameter in startupParameters where !welcome.contains(where: { $0.name.lowercased() == parameter.name.lowercased() }) {
+        for parameter in startupParameters
+        where !welcome.contains(where: { $0.name.lowercased() == parameter.name.lowercased() }) {
             output.writeParameterStatus(name: parameter.name, value: parameter.value)
         }
         output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)

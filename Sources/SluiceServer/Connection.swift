@@ -45,7 +45,9 @@ class Connection: EventHandler {
     var fd: Int32 { transport.fd }
 
     func handleEvent(_ events: UInt32) {
-        if events & (EventBits.input | EventBits.hangup | EventBits.error | EventBits.readHangup) != 0 { readable = true }
+        if events & (EventBits.input | EventBits.hangup | EventBits.error | EventBits.readHangup) != 0 {
+            readable = true
+        }
         if events & EventBits.output != 0 { writable = true }
         drive()
     }

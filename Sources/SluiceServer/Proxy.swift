@@ -99,8 +99,11 @@ public final class Proxy {
             return
         }
         if clients.count >= config.maxClientConn {
-            logger.warning("max_client_conn reached", [("peer", peer.description), ("max_client_conn", String(config.maxClientConn))])
-            client.refuse(.fatal(.tooManyConnections, "no more connections allowed (max_client_conn = \(config.maxClientConn))"))
+            logger.warning(
+                "max_client_conn reached",
+                [("peer", peer.description), ("max_client_conn", String(config.maxClientConn))])
+            client.refuse(
+                .fatal(.tooManyConnections, "no more connections allowed (max_client_conn = \(config.maxClientConn))"))
             return
         }
         do {
@@ -212,7 +215,8 @@ public final class Proxy {
             serverDatabase: database.dbname ?? client.database, serverUser: serverUser, credential: credential,
             mode: mode, size: size > 0 ? size : Int.max,
             queryWaitTimeout: user?.queryWaitTimeout ?? database.queryWaitTimeout ?? config.queryWaitTimeout,
-            serverLifetime: database.serverLifetime ?? config.serverLifetime, startupParameters: startup, logger: logger)
+            serverLifetime: database.serverLifetime ?? config.serverLifetime, startupParameters: startup, logger: logger
+        )
         pools[key] = pool
         pool.logger.debug("pool created", [("pool_mode", mode.rawValue), ("pool_size", String(size))])
         return pool
@@ -358,8 +362,11 @@ public final class Proxy {
             server.releaseWhenCancelsLand = true
             return
         }
-        if server.closeWhenReleased || paused || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime) {
-            server.retire(server.closeWhenReleased ? "reset failed" : paused ? "pool paused" : "server_lifetime reached")
+        if server.closeWhenReleased || paused
+            || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime)
+        {
+            server.retire(
+                server.closeWhenReleased ? "reset failed" : paused ? "pool paused" : "server_lifetime reached")
             serverRemoved(server)
             return
         }
@@ -428,8 +435,12 @@ public final class Proxy {
     private func allocateCancelKey() -> (processID: Int32, secretKey: Int32) {
         while true {
             let bytes = Crypto.randomBytes(count: 8)
-            let pid = Int32(bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])) & 0x7FFF_FFFF
-            let key = Int32(bitPattern: UInt32(bytes[4]) << 24 | UInt32(bytes[5]) << 16 | UInt32(bytes[6]) << 8 | UInt32(bytes[7]))
+            let pid =
+                Int32(
+                    bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8
+                        | UInt32(bytes[3])) & 0x7FFF_FFFF
+            let key = Int32(
+                bitPattern: UInt32(bytes[4]) << 24 | UInt32(bytes[5]) << 16 | UInt32(bytes[6]) << 8 | UInt32(bytes[7]))
             if pid != 0 && cancelKeys[pid] == nil { return (pid, key) }
         }
     }

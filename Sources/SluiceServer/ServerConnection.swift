@@ -58,11 +58,17 @@ final class ServerConnection: Connection {
         if case .connecting = state {
             guard writable else { return }
             if let error = Socket.pendingError(fd) {
-                fail(.fatal(.sqlclientUnableToEstablishConnection, "could not connect to server \(pool.host):\(pool.port): \(SystemError("connect", errno: error))"))
+                fail(
+                    .fatal(
+                        .sqlclientUnableToEstablishConnection,
+                        "could not connect to server \(pool.host):\(pool.port): \(SystemError("connect", errno: error))"
+                    ))
                 return
             }
             let login = ServerLogin(user: pool.serverUser, credential: pool.credential)
-            output.write(bytes: ServerLogin.startupMessage(user: pool.serverUser, database: pool.serverDatabase, parameters: pool.startupParameters))
+            output.write(
+                bytes: ServerLogin.startupMessage(
+                    user: pool.serverUser, database: pool.serverDatabase, parameters: pool.startupParameters))
             state = .loggingIn(login)
         }
         guard flushOutput() else { return lost("write to server failed") }
@@ -250,19 +256,24 @@ final class ServerConnection: Connection {
     private func sluiceRequestFailed(_ error: ErrorFields, owner: ReplyOwner?) {
         switch owner {
         case .sluice(.parameterRestore):
-            logger.warning("restoring client parameters failed", [("error", error.message), ("sqlstate", error.sqlState)])
+            logger.warning(
+                "restoring client parameters failed", [("error", error.message), ("sqlstate", error.sqlState)])
             if let client {
                 // The client's own settings cannot be applied: running its queries anyway would run them
                 // with another client's settings.
                 client.failAfterServerError(
-                    .fatal(.connectionFailure, "could not apply the session parameters on the server: \(error.message)"))
+                    .fatal(.connectionFailure, "could not apply the session parameters on the server: \(error.message)")
+                )
             }
         case .sluice(let request):
-            logger.warning("server rejected Sluice's \(request)", [("error", error.message), ("sqlstate", error.sqlState)])
+            logger.warning(
+                "server rejected Sluice's \(request)", [("error", error.message), ("sqlstate", error.sqlState)])
             closeWhenReleased = true
         case .client, nil:
             if error.severity == "FATAL" || error.severity == "PANIC" {
-                logger.info("server reported a fatal error while idle", [("error", error.message), ("sqlstate", error.sqlState)])
+                logger.info(
+                    "server reported a fatal error while idle",
+                    [("error", error.message), ("sqlstate", error.sqlState)])
                 return lost("server ended the session: \(error.message)")
             }
             logger.debug("unsolicited error from server", [("error", error.message)])

@@ -62,7 +62,9 @@ do {
     exit(1)
 }
 for warning in config.warnings {
-    logger.warning("configuration", [("file", warning.file), ("line", warning.line.map { String($0) } ?? "-"), ("note", warning.message)])
+    logger.warning(
+        "configuration",
+        [("file", warning.file), ("line", warning.line.map { String($0) } ?? "-"), ("note", warning.message)])
 }
 if checkOnly {
     print("sluice: configuration \(configPath ?? "(environment)") is valid")

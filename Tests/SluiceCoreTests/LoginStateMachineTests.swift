@@ -10,7 +10,9 @@ struct LoginStateMachineTests {
     func messages(_ buffer: ByteBuffer) -> [(UInt8, ArraySlice<UInt8>)] {
         var copy = buffer
         var out: [(UInt8, ArraySlice<UInt8>)] = []
-        while let header = try? MessageHeader.peek(copy, maximumLength: 1 << 20), copy.readableBytes >= header.totalLength {
+        while let header = try? MessageHeader.peek(copy, maximumLength: 1 << 20),
+            copy.readableBytes >= header.totalLength
+        {
             out.append((header.code, copy.bytes(at: 5, count: header.bodyLength)))
             copy.moveReaderIndex(forwardBy: header.totalLength)
         }

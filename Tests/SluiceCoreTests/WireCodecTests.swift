@@ -15,7 +15,8 @@ struct WireCodecTests {
                 == .startup(
                     majorVersion: 3, minorVersion: 0,
                     parameters: [
-                        StartupParameter(name: "user", value: "alice"), StartupParameter(name: "database", value: "app"),
+                        StartupParameter(name: "user", value: "alice"),
+                        StartupParameter(name: "database", value: "app"),
                         StartupParameter(name: "application_name", value: "x"),
                     ]))
     }
@@ -67,7 +68,9 @@ struct WireCodecTests {
         #expect(try MessageHeader.peek(ByteBuffer(bytes: [0x51, 0, 0]), maximumLength: 100) == nil)
         let ok = try #require(try MessageHeader.peek(ByteBuffer(bytes: [0x51, 0, 0, 0, 9]), maximumLength: 100))
         #expect(ok.totalLength == 10 && ok.bodyLength == 5 && ok.code == 0x51)
-        #expect(throws: ProtocolViolation.self) { try MessageHeader.peek(ByteBuffer(bytes: [0x51, 0, 0, 0, 3]), maximumLength: 100) }
+        #expect(throws: ProtocolViolation.self) {
+            try MessageHeader.peek(ByteBuffer(bytes: [0x51, 0, 0, 0, 3]), maximumLength: 100)
+        }
         #expect(throws: ProtocolViolation.self) {
             try MessageHeader.peek(ByteBuffer(bytes: [0x51, 0, 0, 1, 0]), maximumLength: 100)
         }

@@ -166,7 +166,10 @@ public struct ServerLogin {
             state = .scram(client)
             return .none
         default:
-            return .failed(.fatal(.featureNotSupported, "server asks for an authentication method Sluice does not support (\(request))"))
+            return .failed(
+                .fatal(
+                    .featureNotSupported,
+                    "server asks for an authentication method Sluice does not support (\(request))"))
         }
     }
 

@@ -6,7 +6,9 @@ public struct ErrorFields: Sendable, Equatable, CustomStringConvertible {
     public var detail: String?
     public var hint: String?
 
-    public init(severity: String = "ERROR", sqlState: String, message: String, detail: String? = nil, hint: String? = nil) {
+    public init(
+        severity: String = "ERROR", sqlState: String, message: String, detail: String? = nil, hint: String? = nil
+    ) {
         self.severity = severity
         self.sqlState = sqlState
         self.message = message
