@@ -9,7 +9,8 @@ struct ConfigDatabaseTests {
         let pairs = [
             "host=10.0.0.5", "port=5433", "dbname=app", "user=svc", "password='p w''d'", "pool_size=7",
             "min_pool_size=0", "reserve_pool=0", "pool_mode=transaction", "max_db_connections=0",
-            "max_db_client_connections=0", "server_lifetime=1800", "query_wait_timeout=12.5", "load_balance_hosts=disable",
+            "max_db_client_connections=0", "server_lifetime=1800", "query_wait_timeout=12.5",
+            "load_balance_hosts=disable",
             "client_encoding=UTF8", "datestyle=ISO", "timezone=UTC", "application_name=billing",
             "target_session_attrs=any",
         ]
