@@ -27,6 +27,8 @@ final class ClientConnection: Connection {
     var startupParameters: [StartupParameter] = []
     var cancelKey: (processID: Int32, secretKey: Int32) = (0, 0)
     var transactionStatus = TransactionStatus.idle
+    /// Set when the client must be turned away (a limit was reached) as soon as it has said who it is.
+    var refusal: ErrorFields?
 
     init(id: Int, transport: any Transport, peer: PeerAddress, proxy: Proxy, now: Double) {
         self.peer = peer
@@ -113,6 +115,7 @@ final class ClientConnection: Connection {
             proxy.cancelRequested(processID: processID, secretKey: secretKey, from: peer)
             closeQuietly()
         case .startup(let major, let minor, let parameters):
+            if let refusal { return refuse(refusal) }
             startupReceived(major: major, minor: minor, parameters: parameters)
         }
     }
@@ -291,6 +294,7 @@ final class ClientConnection: Connection {
         output.writeErrorResponse(error)
         logger.info("login refused", [("sqlstate", error.sqlState), ("reason", error.message)])
         _ = flushOutput()
+        discardPendingInput()
         gone(error.message, graceful: true)
     }
 
@@ -298,6 +302,7 @@ final class ClientConnection: Connection {
     func fail(_ error: ErrorFields) {
         output.writeErrorResponse(error)
         _ = flushOutput()
+        discardPendingInput()
         gone(error.message)
     }
 

@@ -165,6 +165,16 @@ class Connection: EventHandler {
         if n < totalLength { passthrough = .drop(totalLength - n) }
     }
 
+    /// Reads and discards what the peer already sent. Closing a socket with unread input makes the kernel
+    /// answer with a reset, which can destroy an error message still on its way to the peer.
+    func discardPendingInput() {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<16 {
+            let result = scratch.withUnsafeMutableBytes { try? transport.read(into: $0) }
+            guard case .bytes = result else { return }
+        }
+    }
+
     /// Unregisters and closes the socket. Subclasses clean up their links first.
     func closeSocket() {
         guard !isClosed else { return }

@@ -102,9 +102,10 @@ public final class Proxy {
             logger.warning(
                 "max_client_conn reached",
                 [("peer", peer.description), ("max_client_conn", String(config.maxClientConn))])
-            client.refuse(
-                .fatal(.tooManyConnections, "no more connections allowed (max_client_conn = \(config.maxClientConn))"))
-            return
+            // Refused once its startup packet is read: an error written before the client has spoken is
+            // lost when its startup packet then meets a closed socket.
+            client.refusal = .fatal(
+                .tooManyConnections, "no more connections allowed (max_client_conn = \(config.maxClientConn))")
         }
         do {
             try loop.register(fd, handler: client)

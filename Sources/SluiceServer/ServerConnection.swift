@@ -260,10 +260,11 @@ final class ServerConnection: Connection {
                 "restoring client parameters failed", [("error", error.message), ("sqlstate", error.sqlState)])
             if let client {
                 // The client's own settings cannot be applied: running its queries anyway would run them
-                // with another client's settings.
-                client.failAfterServerError(
-                    .fatal(.connectionFailure, "could not apply the session parameters on the server: \(error.message)")
-                )
+                // with another client's settings. The server's SQLSTATE (22023 for a bad value) says why.
+                var fatal = error
+                fatal.severity = "FATAL"
+                fatal.detail = "Sluice applies the client's startup parameters on every server it lends the client."
+                client.failAfterServerError(fatal)
             }
         case .sluice(let request):
             logger.warning(

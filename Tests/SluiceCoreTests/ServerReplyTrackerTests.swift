@@ -77,3 +77,49 @@ struct ServerReplyTrackerTests {
         #expect(tracker.readyForQueryReceived(.idle) == nil)
     }
 }
+
+@Suite("Server reply tracker: COPY and mixed protocols")
+struct ServerReplyTrackerCopyTests {
+    let q = FrontendMessageCode.query.rawValue
+    let p = FrontendMessageCode.parse.rawValue
+    let b = FrontendMessageCode.bind.rawValue
+    let e = FrontendMessageCode.execute.rawValue
+    let s = FrontendMessageCode.sync.rawValue
+    let h = FrontendMessageCode.flush.rawValue
+    let copyData = FrontendMessageCode.copyData.rawValue
+    let copyDone = FrontendMessageCode.copyDone.rawValue
+    let copyFail = FrontendMessageCode.copyFail.rawValue
+
+    @Test("an extended-protocol COPY FROM STDIN owes one ReadyForQuery although libpq sends two Syncs")
+    func extendedCopy() {
+        var tracker = ServerReplyTracker()
+        for code in [p, b, e, s, copyData, copyData, copyDone, s] { tracker.frontendMessageSent(code) }
+        #expect(tracker.owedCount == 1)
+        #expect(tracker.readyForQueryReceived(.idle) == .client)
+        #expect(tracker.isIdle)
+    }
+
+    @Test("Syncs and Flushes in the middle of COPY data are ignored as the server ignores them")
+    func syncDuringCopy() {
+        var tracker = ServerReplyTracker()
+        for code in [p, b, e, s, copyData, s, h, copyData, copyFail, s] { tracker.frontendMessageSent(code) }
+        #expect(tracker.owedCount == 1)
+    }
+
+    @Test("a simple-protocol COPY owes only the Query's ReadyForQuery")
+    func simpleCopy() {
+        var tracker = ServerReplyTracker()
+        for code in [q, copyData, s, h, copyData, copyDone] { tracker.frontendMessageSent(code) }
+        #expect(tracker.owedCount == 1)
+        #expect(tracker.readyForQueryReceived(.idle) == .client)
+        #expect(tracker.isIdle)
+    }
+
+    @Test("extended messages ended by a simple Query free the server at the Query's ReadyForQuery")
+    func queryEndsExtended() {
+        var tracker = ServerReplyTracker()
+        for code in [p, b, e, q] { tracker.frontendMessageSent(code) }
+        #expect(tracker.readyForQueryReceived(.idle) == .client)
+        #expect(tracker.isIdle)
+    }
+}

@@ -30,6 +30,9 @@ public struct ServerReplyTracker: Sendable {
     public private(set) var transactionStatus: TransactionStatus = .idle
     /// Parse/Bind/Describe/Execute/Close/Flush were sent since the last Sync.
     public private(set) var hasUnsyncedExtendedMessages = false
+    /// Syncs sent since the last Execute or Query: those a COPY started there made the server ignore.
+    private var syncsSinceCopyStart = 0
+    private var unsyncedAtCopyStart = false
 
     public init() {}
 
@@ -57,14 +60,34 @@ public struct ServerReplyTracker: Sendable {
     /// A message from the client was written to the server.
     public mutating func frontendMessageSent(_ code: UInt8) {
         switch FrontendMessageCode(rawValue: code) {
-        case .query, .functionCall:
+        case .query:
+            // A simple Query ends any extended-protocol sequence before it with its own ReadyForQuery.
+            owed.append(.client)
+            hasUnsyncedExtendedMessages = false
+            syncsSinceCopyStart = 0
+            unsyncedAtCopyStart = false
+        case .functionCall:
             owed.append(.client)
         case .sync:
             owed.append(.client)
             hasUnsyncedExtendedMessages = false
-        case .parse, .bind, .describe, .execute, .close, .flush:
+            syncsSinceCopyStart += 1
+        case .execute:
             hasUnsyncedExtendedMessages = true
-        case .copyData, .copyDone, .copyFail, .password, .terminate, nil:
+            syncsSinceCopyStart = 0
+            unsyncedAtCopyStart = true
+        case .parse, .bind, .describe, .close, .flush:
+            hasUnsyncedExtendedMessages = true
+        case .copyDone, .copyFail:
+            // A COPY FROM STDIN began at the last Execute or Query, and in copy-in mode the server ignores
+            // Sync (protocol "COPY Operations"): libpq sends one right behind the Execute and another
+            // after CopyDone, yet only the last produces a ReadyForQuery.
+            let ignored = min(syncsSinceCopyStart, owedCount)
+            for _ in 0..<ignored where owed.last == .client { owed.removeLast() }
+            syncsSinceCopyStart = 0
+            // Flushes were ignored too: the sequence is as synced as it was when the COPY began.
+            hasUnsyncedExtendedMessages = unsyncedAtCopyStart
+        case .copyData, .password, .terminate, nil:
             break
         }
     }
@@ -94,5 +117,6 @@ public struct ServerReplyTracker: Sendable {
         head = 0
         transactionStatus = .idle
         hasUnsyncedExtendedMessages = false
+        syncsSinceCopyStart = 0
     }
 }
