@@ -204,6 +204,7 @@ final class ServerConnection: Connection {
                 input.moveReaderIndex(forwardBy: header.totalLength)
                 sluiceRequestFailed(fields, owner: owner)
             default:
+                if code == BackendMessageCode.copyInResponse.rawValue { tracker.copyInResponseReceived() }
                 if toClient, let client {
                     forwardMessage(totalLength: header.totalLength, into: &client.output)
                 } else {

@@ -81,6 +81,7 @@ struct ServerReplyTrackerTests {
 @Suite("Server reply tracker: COPY and mixed protocols")
 struct ServerReplyTrackerCopyTests {
     let q = FrontendMessageCode.query.rawValue
+    let f = FrontendMessageCode.functionCall.rawValue
     let p = FrontendMessageCode.parse.rawValue
     let b = FrontendMessageCode.bind.rawValue
     let e = FrontendMessageCode.execute.rawValue
@@ -90,11 +91,19 @@ struct ServerReplyTrackerCopyTests {
     let copyDone = FrontendMessageCode.copyDone.rawValue
     let copyFail = FrontendMessageCode.copyFail.rawValue
 
+    func send(_ codes: [UInt8], to tracker: inout ServerReplyTracker) {
+        for code in codes { tracker.frontendMessageSent(code) }
+    }
+
     @Test("an extended-protocol COPY FROM STDIN owes one ReadyForQuery although libpq sends two Syncs")
     func extendedCopy() {
         var tracker = ServerReplyTracker()
-        for code in [p, b, e, s, copyData, copyData, copyDone, s] { tracker.frontendMessageSent(code) }
-        #expect(tracker.owedCount == 1)
+        send([p, b, e, s], to: &tracker)
+        tracker.copyInResponseReceived()
+        send([copyData, copyData, copyDone], to: &tracker)
+        #expect(tracker.owedCount == 0)
+        #expect(!tracker.isQuiet)
+        send([s], to: &tracker)
         #expect(tracker.readyForQueryReceived(.idle) == .client)
         #expect(tracker.isIdle)
     }
@@ -102,24 +111,37 @@ struct ServerReplyTrackerCopyTests {
     @Test("Syncs and Flushes in the middle of COPY data are ignored as the server ignores them")
     func syncDuringCopy() {
         var tracker = ServerReplyTracker()
-        for code in [p, b, e, s, copyData, s, h, copyData, copyFail, s] { tracker.frontendMessageSent(code) }
+        send([p, b, e, s], to: &tracker)
+        tracker.copyInResponseReceived()
+        send([copyData, s, h, copyData, copyFail, s], to: &tracker)
         #expect(tracker.owedCount == 1)
     }
 
-    @Test("a simple-protocol COPY owes only the Query's ReadyForQuery")
+    @Test("a simple-protocol COPY owes only the Query's ReadyForQuery, whatever Syncs come with the data")
     func simpleCopy() {
         var tracker = ServerReplyTracker()
-        for code in [q, copyData, s, h, copyData, copyDone] { tracker.frontendMessageSent(code) }
+        send([q], to: &tracker)
+        tracker.copyInResponseReceived()
+        send([copyData, s, h, copyData, copyDone], to: &tracker)
         #expect(tracker.owedCount == 1)
         #expect(tracker.readyForQueryReceived(.idle) == .client)
         #expect(tracker.isIdle)
     }
 
-    @Test("extended messages ended by a simple Query free the server at the Query's ReadyForQuery")
-    func queryEndsExtended() {
+    @Test("a CopyDone outside COPY changes nothing, as the server ignores it")
+    func strayCopyDone() {
         var tracker = ServerReplyTracker()
-        for code in [p, b, e, q] { tracker.frontendMessageSent(code) }
-        #expect(tracker.readyForQueryReceived(.idle) == .client)
-        #expect(tracker.isIdle)
+        send([p, b, e, s, copyDone, q], to: &tracker)
+        #expect(tracker.owedCount == 2)
+    }
+
+    @Test("extended messages ended by a simple Query or a FunctionCall free the server at its ReadyForQuery")
+    func queryEndsExtended() {
+        for last in [q, f] {
+            var tracker = ServerReplyTracker()
+            send([p, b, e, last], to: &tracker)
+            #expect(tracker.readyForQueryReceived(.idle) == .client)
+            #expect(tracker.isIdle)
+        }
     }
 }

@@ -25,14 +25,23 @@ public enum SluiceRequest: Equatable, Sendable {
 /// ReadyForQuery said idle. Flush is deliberately not a boundary: the client will send Bind or Execute
 /// to the same server later.
 public struct ServerReplyTracker: Sendable {
-    private var owed: [ReplyOwner] = []
+    private struct Owed: Sendable {
+        var owner: ReplyOwner
+        /// Whether a Sync asked for this reply; only those can be swallowed by a COPY.
+        var isSync: Bool
+        /// Position in the connection's request stream, to name entries across removals.
+        var sequence: Int
+    }
+
+    private var owed: [Owed] = []
     private var head = 0
+    private var nextSequence = 0
     public private(set) var transactionStatus: TransactionStatus = .idle
     /// Parse/Bind/Describe/Execute/Close/Flush were sent since the last Sync.
     public private(set) var hasUnsyncedExtendedMessages = false
-    /// Syncs sent since the last Execute or Query: those a COPY started there made the server ignore.
-    private var syncsSinceCopyStart = 0
-    private var unsyncedAtCopyStart = false
+    /// Set by CopyInResponse: the first request whose Syncs the server ignores while it reads COPY data.
+    private var copyInStartSequence: Int?
+    private var copyInStartedByExecute = false
 
     public init() {}
 
@@ -41,13 +50,13 @@ public struct ServerReplyTracker: Sendable {
 
     /// True when some still-owed reply belongs to the client: a query of theirs is running.
     public var clientRequestInFlight: Bool {
-        hasUnsyncedExtendedMessages || owed[head...].contains(.client)
+        hasUnsyncedExtendedMessages || owed[head...].contains { $0.owner == .client }
     }
 
     /// The owner of the replies the server is sending now. Replies to extended-protocol messages that
     /// were flushed but not yet synced belong to the client.
     public var currentOwner: ReplyOwner? {
-        if head < owed.count { return owed[head] }
+        if head < owed.count { return owed[head].owner }
         return hasUnsyncedExtendedMessages ? .client : nil
     }
 
@@ -60,49 +69,64 @@ public struct ServerReplyTracker: Sendable {
     /// A message from the client was written to the server.
     public mutating func frontendMessageSent(_ code: UInt8) {
         switch FrontendMessageCode(rawValue: code) {
-        case .query:
-            // A simple Query ends any extended-protocol sequence before it with its own ReadyForQuery.
-            owed.append(.client)
+        case .query, .functionCall:
+            // Both end any extended-protocol sequence before them with their own ReadyForQuery.
+            append(.client, isSync: false)
             hasUnsyncedExtendedMessages = false
-            syncsSinceCopyStart = 0
-            unsyncedAtCopyStart = false
-        case .functionCall:
-            owed.append(.client)
         case .sync:
-            owed.append(.client)
+            append(.client, isSync: true)
             hasUnsyncedExtendedMessages = false
-            syncsSinceCopyStart += 1
-        case .execute:
-            hasUnsyncedExtendedMessages = true
-            syncsSinceCopyStart = 0
-            unsyncedAtCopyStart = true
-        case .parse, .bind, .describe, .close, .flush:
+        case .parse, .bind, .describe, .execute, .close, .flush:
             hasUnsyncedExtendedMessages = true
         case .copyDone, .copyFail:
-            // A COPY FROM STDIN began at the last Execute or Query, and in copy-in mode the server ignores
-            // Sync (protocol "COPY Operations"): libpq sends one right behind the Execute and another
-            // after CopyDone, yet only the last produces a ReadyForQuery.
-            let ignored = min(syncsSinceCopyStart, owedCount)
-            for _ in 0..<ignored where owed.last == .client { owed.removeLast() }
-            syncsSinceCopyStart = 0
-            // Flushes were ignored too: the sequence is as synced as it was when the COPY began.
-            hasUnsyncedExtendedMessages = unsyncedAtCopyStart
+            copyInEndSent()
         case .copyData, .password, .terminate, nil:
             break
         }
     }
 
+    /// The server sent CopyInResponse for the request now at the head: it reads COPY data from here on.
+    public mutating func copyInResponseReceived() {
+        guard head < owed.count else { return }
+        copyInStartSequence = owed[head].sequence
+        // Replies to an Execute are owed through the Sync behind it; a simple Query owes its own.
+        copyInStartedByExecute = owed[head].isSync
+    }
+
+    /// In copy-in mode the server ignores Sync and Flush (protocol "COPY Operations"). libpq sends a Sync
+    /// right behind the Execute of a COPY and another after CopyDone, and only the last one is answered,
+    /// so the Syncs sent between the COPY's start and its end are owed nothing. A CopyDone or CopyFail
+    /// outside COPY is ignored by the server, and here too.
+    private mutating func copyInEndSent() {
+        guard let start = copyInStartSequence else { return }
+        copyInStartSequence = nil
+        var kept: [Owed] = Array(owed[..<head])
+        for entry in owed[head...] where !(entry.isSync && entry.owner == .client && entry.sequence >= start) {
+            kept.append(entry)
+        }
+        owed = kept
+        // The Execute that began the COPY now waits for the client's next Sync.
+        hasUnsyncedExtendedMessages = copyInStartedByExecute
+    }
+
     /// Sluice wrote a simple Query of its own.
     public mutating func sluiceQuerySent(_ request: SluiceRequest) {
-        owed.append(.sluice(request))
+        append(.sluice(request), isSync: false)
+    }
+
+    private mutating func append(_ owner: ReplyOwner, isSync: Bool) {
+        owed.append(Owed(owner: owner, isSync: isSync, sequence: nextSequence))
+        nextSequence += 1
     }
 
     /// A ReadyForQuery arrived; returns whose it was. Nil means the server sent one nobody asked for,
     /// which is a protocol violation by the server.
     public mutating func readyForQueryReceived(_ status: TransactionStatus) -> ReplyOwner? {
         transactionStatus = status
+        // Whatever COPY was running has ended on the server's side (a simple-protocol COPY that failed).
+        copyInStartSequence = nil
         guard head < owed.count else { return nil }
-        let owner = owed[head]
+        let owner = owed[head].owner
         head += 1
         if head == owed.count {
             owed.removeAll(keepingCapacity: true)
@@ -117,6 +141,6 @@ public struct ServerReplyTracker: Sendable {
         head = 0
         transactionStatus = .idle
         hasUnsyncedExtendedMessages = false
-        syncsSinceCopyStart = 0
+        copyInStartSequence = nil
     }
 }
