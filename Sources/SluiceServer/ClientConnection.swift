@@ -51,16 +51,18 @@ final class ClientConnection: Connection {
     override func drive() {
         if isClosed { return }
         guard flushOutput() else { return gone("write to client failed") }
-        if output.readableBytes < Self.outputLowWater, let server, !server.isClosed,
-            server.readable || !server.input.isEmpty
-        {
+        if let server, server.stalledByPeer, output.readableBytes < Self.outputLowWater {
             // The client drained what the server had sent: let the server go on.
+            server.stalledByPeer = false
             server.scheduleDrive()
         }
         while !isClosed {
             processInput()
             if isClosed || isWaitingForServer { return }
-            if let server, server.outputIsCongested { return }
+            if let server, server.outputIsCongested {
+                stalledByPeer = true
+                return
+            }
             if input.readableBytes >= Self.readChunk * 4 && server == nil { return }
             switch readOnce() {
             case .data: continue

@@ -25,6 +25,8 @@ class Connection: EventHandler {
     var isClosed = false
     private var driveScheduled = false
     var passthrough = Passthrough.none
+    /// Stopped reading because the peer's output is full; the peer resumes this side once it drains.
+    var stalledByPeer = false
     var logger: Logger
 
     /// Output above this stops the peer from reading more: back-pressure instead of unbounded buffering.

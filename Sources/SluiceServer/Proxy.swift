@@ -40,6 +40,8 @@ public final class Proxy {
     private var pausedClients: [ClientConnection] = []
     private var lastClientScan: Double = 0
     private var signals: SignalSource?
+    /// The client whose own request for a server is being handled right now.
+    private weak var requestingClient: ClientConnection?
     private var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
     public private(set) var boundPorts: [Int] = []
 
@@ -235,7 +237,10 @@ public final class Proxy {
             pausedClients.append(client)
             return
         }
+        // A client asking from inside its own processing carries on by itself once linked.
+        requestingClient = client
         perform(pool.machine.clientRequestedServer(client.id, now: now), pool: pool)
+        requestingClient = nil
     }
 
     private func perform(_ action: PoolAction, pool: Pool) {
@@ -269,7 +274,7 @@ public final class Proxy {
         if let sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) {
             server.sendSluiceQuery(sql, purpose: .parameterRestore)
         }
-        client.scheduleDrive()
+        if client !== requestingClient { client.scheduleDrive() }
     }
 
     private func openServer(_ pool: Pool) {

@@ -72,10 +72,18 @@ final class ServerConnection: Connection {
             state = .loggingIn(login)
         }
         guard flushOutput() else { return lost("write to server failed") }
+        if let client, client.stalledByPeer, output.readableBytes < Self.outputLowWater {
+            // The server took what the client had sent: let the client go on.
+            client.stalledByPeer = false
+            client.scheduleDrive()
+        }
         while !isClosed {
             processInput()
             if isClosed { return }
-            if let client, client.outputIsCongested { return }
+            if let client, client.outputIsCongested {
+                stalledByPeer = true
+                return
+            }
             switch readOnce() {
             case .data: continue
             case .nothing: return
