@@ -137,7 +137,31 @@ extension SluiceConfig {
         return value
     }
 
+    /// Reads a whole file, with errors in the words of the C library ("No such file or directory").
     private static func readTextFile(_ path: String) throws -> String {
-        try String(contentsOfFile: path, encoding: .utf8)
+        guard let handle = fopen(path, "r") else { throw FileReadError(errno: errno) }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, handle)
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count {
+                if ferror(handle) != 0 { throw FileReadError(errno: errno) }
+                break
+            }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw FileReadError(message: "the file is not valid UTF-8")
+        }
+        return text
     }
+}
+
+/// Why a config, include or auth file could not be read.
+struct FileReadError: Error, CustomStringConvertible {
+    var description: String
+
+    init(errno: Int32) { description = String(cString: strerror(errno)) }
+    init(message: String) { description = message }
 }
