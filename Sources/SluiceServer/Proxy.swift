@@ -17,32 +17,32 @@ enum ShutdownMode {
 /// connections across loops, which is why nothing below reaches for loop-global state except through
 /// `loop`.
 public final class Proxy {
-    public private(set) var config: SluiceConfig
+    public internal(set) var config: SluiceConfig
     let loop: EventLoop
     public internal(set) var logger: Logger
-    private var listeners: [Listener] = []
+    var listeners: [Listener] = []
     var clients: [Int: ClientConnection] = [:]
     var servers: [Int: ServerConnection] = [:]
     var pools: [PoolKey: Pool] = [:]
-    private var cancelKeys: [Int32: ClientConnection] = [:]
-    private var cancelForwarders: [Int: CancelForwarder] = [:]
-    private var nextID = 1
+    var cancelKeys: [Int32: ClientConnection] = [:]
+    var cancelForwarders: [Int: CancelForwarder] = [:]
+    var nextID = 1
     /// Per-process secret that makes mock SCRAM salts for unknown users stable but unguessable.
-    private let mockSecret = Crypto.randomBytes(count: 32)
-    private(set) var trackedParameters: Set<String> = []
-    private(set) var ignoredStartupParameters: Set<String> = []
-    private(set) var maxPacketSize = Int(Int32.max)
+    let mockSecret = Crypto.randomBytes(count: 32)
+    var trackedParameters: Set<String> = []
+    var ignoredStartupParameters: Set<String> = []
+    var maxPacketSize = Int(Int32.max)
     /// Messages Sluice must read whole (ReadyForQuery, ParameterStatus, errors of its own requests,
     /// authentication) may be at most this large, whatever `max_packet_size` says.
     let holdWholeLimit = 1 << 20
-    private var shutdown: ShutdownMode?
-    private var paused = false
-    private var pausedClients: [ClientConnection] = []
-    private var lastClientScan: Double = 0
-    private var signals: SignalSource?
+    var shutdown: ShutdownMode?
+    var paused = false
+    var pausedClients: [ClientConnection] = []
+    var lastClientScan: Double = 0
+    var signals: SignalSource?
     /// The client whose own request for a server is being handled right now.
-    private weak var requestingClient: ClientConnection?
-    private var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
+    weak var requestingClient: ClientConnection?
+    var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
     public private(set) var boundPorts: [Int] = []
 
     public init(config: SluiceConfig, logger: Logger) throws {
@@ -52,7 +52,7 @@ public final class Proxy {
         applySettings()
     }
 
-    private func applySettings() {
+    func applySettings() {
         // Parameters PostgreSQL reports with ParameterStatus that Sluice keeps per client and replays on
         // whichever server the client gets next.
         var tracked: Set<String> = [
@@ -69,6 +69,11 @@ public final class Proxy {
 
     /// Binds the listeners. Separate from `run` so startup errors surface before the loop starts.
     public func bind() throws {
+        if config.workers > 1 {
+            // TODO: several loops sharing the pool registry; until then extra workers are not started.
+            logger.warning(
+                "workers > 1 is not supported yet; running one event loop", [("workers", String(config.workers))])
+        }
         for address in config.listenAddresses {
             let fd = try Socket.listen(host: address, port: config.listenPort)
             let listener = Listener(fd: fd, address: "\(address):\(config.listenPort)", proxy: self)
@@ -163,7 +168,7 @@ public final class Proxy {
 
     /// A SCRAM verifier for a plain auth_file password, computed once per password rather than once per
     /// login: PBKDF2 is slow by design, and anyone who knows a user name could make Sluice run it.
-    private func verifier(user: String, password: String) -> SCRAMVerifier {
+    func verifier(user: String, password: String) -> SCRAMVerifier {
         if let cached = verifierCache[user], cached.password == password { return cached.verifier }
         let made = SCRAMVerifier.make(password: password, iterations: config.scramIterations)
         verifierCache[user] = (password, made)
@@ -191,7 +196,7 @@ public final class Proxy {
         }
     }
 
-    private func pool(for client: ClientConnection, database: DatabaseConfig) -> Pool {
+    func pool(for client: ClientConnection, database: DatabaseConfig) -> Pool {
         let serverUser = database.user ?? client.user
         let key = PoolKey(database: client.database, user: serverUser)
         if let existing = pools[key] { return existing }
@@ -225,406 +230,7 @@ public final class Proxy {
         return pool
     }
 
-    // MARK: Lending servers
-
-    /// The client needs a server: link one now, or queue the client (opening a server if allowed).
-    func acquireServer(for client: ClientConnection) {
-        guard let pool = client.pool, !client.isWaitingForServer else { return }
-        let now = Syscall.monotonicNow()
-        client.isWaitingForServer = true
-        client.waitingSince = now
-        if paused {
-            pausedClients.append(client)
-            return
-        }
-        // A client asking from inside its own processing carries on by itself once linked.
-        requestingClient = client
-        perform(pool.machine.clientRequestedServer(client.id, now: now), pool: pool)
-        requestingClient = nil
-    }
-
-    private func perform(_ action: PoolAction, pool: Pool) {
-        switch action {
-        case .assign(let serverID, let clientID):
-            link(serverID: serverID, clientID: clientID, pool: pool)
-        case .openServer:
-            openServer(pool)
-        case .wait, .none:
-            break
-        }
-    }
-
-    private func link(serverID: Int, clientID: Int, pool: Pool) {
-        guard let server = pool.servers[serverID] else { preconditionFailure("pool lent unknown server \(serverID)") }
-        guard let client = clients[clientID], !client.isClosed else {
-            // The waiter left between being chosen and being linked: the server goes straight back.
-            return returnToPool(server)
-        }
-        client.isWaitingForServer = false
-        server.state = .active
-        server.client = client
-        client.server = server
-        if case .awaitingWelcome = client.state, let welcome = pool.welcome {
-            client.finishLogin(welcome: welcome)
-            if pool.mode != .session && client.input.isEmpty {
-                release(server)
-                return
-            }
-        }
-        if let sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) {
-            server.sendSluiceQuery(sql, purpose: .parameterRestore)
-        }
-        if client !== requestingClient { client.scheduleDrive() }
-    }
-
-    private func openServer(_ pool: Pool) {
-        let now = Syscall.monotonicNow()
-        let id = allocateID()
-        let fd: Int32
-        do {
-            fd = try Socket.connect(host: pool.host, port: pool.port)
-        } catch {
-            pool.logger.warning("could not connect to server", [("error", "\(error)")])
-            failWaiters(
-                pool.machine.serverOpenFailed(), pool: pool,
-                error: .fatal(.sqlclientUnableToEstablishConnection, "could not connect to server: \(error)"))
-            return
-        }
-        let server = ServerConnection(id: id, transport: SocketTransport(fd: fd), pool: pool, proxy: self, now: now)
-        do {
-            try loop.register(fd, handler: server)
-        } catch {
-            server.closeSocket()
-            failWaiters(pool.machine.serverOpenFailed(), pool: pool, error: .fatal(.internalError, "\(error)"))
-            return
-        }
-        servers[id] = server
-        pool.servers[id] = server
-        server.logger.debug("connecting to server", [("host", pool.host), ("port", String(pool.port))])
-    }
-
-    func serverLoggedIn(_ server: ServerConnection, parameters: [(name: String, value: String)]) {
-        let pool = server.pool
-        if pool.welcome == nil { pool.welcome = parameters }
-        server.state = .idle
-        server.idleSince = Syscall.monotonicNow()
-        perform(pool.machine.serverBecameIdle(server.id, fromOpening: true), pool: pool)
-    }
-
-    func serverLoginFailed(_ server: ServerConnection, error: ErrorFields) {
-        let pool = server.pool
-        servers[server.id] = nil
-        pool.servers[server.id] = nil
-        failWaiters(pool.machine.serverOpenFailed(), pool: pool, error: error)
-    }
-
-    private func failWaiters(_ ids: [Int], pool: Pool, error: ErrorFields) {
-        for id in ids {
-            guard let client = clients[id] else { continue }
-            client.isWaitingForServer = false
-            var fields = error
-            fields.severity = "FATAL"
-            if client.isLoggingIn { client.refuse(fields) } else { client.fail(fields) }
-        }
-    }
-
-    /// A server received a ReadyForQuery: decide whether it can go back to the pool.
-    func serverBecameQuiet(_ server: ServerConnection) {
-        guard server.tracker.isQuiet else { return }
-        if let client = server.client {
-            guard server.pool.mode != .session, server.tracker.isIdle else { return }
-            if case .forward = client.passthrough { return }
-            release(server)
-            if shutdown == .waitForTransactions {
-                client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
-            }
-        } else if server.tracker.isIdle {
-            returnToPool(server)
-        } else {
-            server.retire("still in a transaction after its client left")
-            serverRemoved(server)
-        }
-    }
-
-    /// Unlinks a server from its client in transaction mode.
-    private func release(_ server: ServerConnection) {
-        guard let client = server.client else { return }
-        client.server = nil
-        server.client = nil
-        if config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
-            server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
-            server.flushOrLose()
-        } else {
-            returnToPool(server)
-        }
-        if !client.input.isEmpty { client.scheduleDrive() }
-    }
-
-    /// The server is clean and idle with no client: lend it to the next waiter or park it.
-    private func returnToPool(_ server: ServerConnection) {
-        let pool = server.pool
-        let now = Syscall.monotonicNow()
-        if server.cancelsInFlight > 0 {
-            server.releaseWhenCancelsLand = true
-            return
-        }
-        if server.closeWhenReleased || paused
-            || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime)
-        {
-            server.retire(
-                server.closeWhenReleased ? "reset failed" : paused ? "pool paused" : "server_lifetime reached")
-            serverRemoved(server)
-            return
-        }
-        server.state = .idle
-        server.idleSince = now
-        perform(pool.machine.serverBecameIdle(server.id, fromOpening: false), pool: pool)
-    }
-
-    /// Bookkeeping after a server connection closed outside login.
-    private func serverRemoved(_ server: ServerConnection) {
-        let pool = server.pool
-        servers[server.id] = nil
-        pool.servers[server.id] = nil
-        perform(pool.machine.serverClosed(server.id), pool: pool)
-    }
-
-    func serverLost(_ server: ServerConnection, reason: String) {
-        if let client = server.client {
-            client.server = nil
-            server.client = nil
-            client.fail(.fatal(.connectionFailure, "server connection closed unexpectedly: \(reason)"))
-        }
-        serverRemoved(server)
-    }
-
-    func clientClosed(_ client: ClientConnection) {
-        clients[client.id] = nil
-        if cancelKeys[client.cancelKey.processID] === client { cancelKeys[client.cancelKey.processID] = nil }
-        if client.isWaitingForServer, let pool = client.pool {
-            pool.machine.waiterLeft(client.id)
-            pausedClients.removeAll { $0 === client }
-        }
-        if let server = client.server {
-            client.server = nil
-            server.client = nil
-            detach(server)
-        }
-        if shutdown != nil && clients.isEmpty {
-            logger.info("all clients have left, shutting down")
-            loop.stop()
-        }
-    }
-
-    /// Cleans up a server whose client left: roll back, reset, or close when it is mid-query.
-    private func detach(_ server: ServerConnection) {
-        guard server.tracker.isQuiet else {
-            server.retire("client disconnected while a request was running")
-            serverRemoved(server)
-            return
-        }
-        if server.tracker.transactionStatus != .idle {
-            server.sendSluiceQuery("ROLLBACK", purpose: .rollback)
-        }
-        if server.pool.mode == .session || config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
-            server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
-        }
-        if server.tracker.owedCount > 0 {
-            server.flushOrLose()
-        } else {
-            returnToPool(server)
-        }
-    }
-
-    // MARK: Cancel
-
-    private func allocateCancelKey() -> (processID: Int32, secretKey: Int32) {
-        while true {
-            let bytes = Crypto.randomBytes(count: 8)
-            let pid =
-                Int32(
-                    bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8
-                        | UInt32(bytes[3])) & 0x7FFF_FFFF
-            let key = Int32(
-                bitPattern: UInt32(bytes[4]) << 24 | UInt32(bytes[5]) << 16 | UInt32(bytes[6]) << 8 | UInt32(bytes[7]))
-            if pid != 0 && cancelKeys[pid] == nil { return (pid, key) }
-        }
-    }
-
-    func cancelRequested(processID: Int32, secretKey: [UInt8], from peer: PeerAddress) {
-        guard let client = cancelKeys[processID], secretKey.count == 4 else {
-            logger.debug("cancel request for an unknown key dropped", [("peer", peer.description)])
-            return
-        }
-        let expected = withUnsafeBytes(of: client.cancelKey.secretKey.bigEndian) { Array($0) }
-        guard Crypto.constantTimeEquals(expected, secretKey) else {
-            logger.debug("cancel request with a wrong key dropped", [("peer", peer.description)])
-            return
-        }
-        // Only a request that is running right now may be cancelled. A cancel that arrives after the
-        // reply left would otherwise hit whatever the server does next, possibly for another client.
-        guard let server = client.server, server.tracker.clientRequestInFlight, server.backendKey != nil else {
-            client.logger.debug("cancel request with nothing to cancel dropped")
-            return
-        }
-        let pool = server.pool
-        do {
-            let fd = try Socket.connect(host: pool.host, port: pool.port)
-            let deadline = Syscall.monotonicNow() + max(1, config.serverConnectTimeout)
-            let forwarder = CancelForwarder(
-                id: allocateID(), transport: SocketTransport(fd: fd), server: server, proxy: self, deadline: deadline)
-            try loop.register(fd, handler: forwarder)
-            cancelForwarders[forwarder.id] = forwarder
-            server.cancelsInFlight += 1
-            client.logger.debug("cancel request forwarded", [("server", "S\(server.id)")])
-        } catch {
-            client.logger.warning("could not forward cancel request", [("error", "\(error)")])
-        }
-    }
-
-    func cancelFinished(_ forwarder: CancelForwarder) {
-        cancelForwarders[forwarder.id] = nil
-        guard let server = forwarder.server, !server.isClosed else { return }
-        server.cancelsInFlight -= 1
-        if server.cancelsInFlight == 0 && server.releaseWhenCancelsLand {
-            server.releaseWhenCancelsLand = false
-            returnToPool(server)
-        }
-    }
-
-    // MARK: Time
-
-    private func tick(_ now: Double) {
-        for pool in pools.values {
-            if pool.queryWaitTimeout > 0 {
-                for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {
-                    guard let client = clients[id] else { continue }
-                    client.isWaitingForServer = false
-                    client.logger.warning("query_wait_timeout reached")
-                    let error = ErrorFields.fatal(
-                        .connectionFailure,
-                        "query_wait_timeout: no server connection became free within \(pool.queryWaitTimeout) s")
-                    if client.isLoggingIn { client.refuse(error) } else { client.fail(error) }
-                }
-            }
-        }
-        for server in Array(servers.values) {
-            switch server.state {
-            case .idle:
-                if config.serverIdleTimeout > 0 && now - server.idleSince >= config.serverIdleTimeout {
-                    if server.pool.machine.idleServerRetired(server.id) {
-                        server.retire("server_idle_timeout reached")
-                        serverRemoved(server)
-                    }
-                } else if server.pool.serverLifetime > 0 && now - server.createdAt >= server.pool.serverLifetime {
-                    if server.pool.machine.idleServerRetired(server.id) {
-                        server.retire("server_lifetime reached")
-                        serverRemoved(server)
-                    }
-                }
-            case .connecting, .loggingIn:
-                if config.serverConnectTimeout > 0 && now - server.createdAt >= config.serverConnectTimeout {
-                    server.lost("server_connect_timeout reached")
-                }
-            case .active, .closed:
-                break
-            }
-        }
-        for forwarder in Array(cancelForwarders.values) where now >= forwarder.deadline {
-            forwarder.finish("timed out")
-        }
-        if now - lastClientScan >= 1 {
-            lastClientScan = now
-            for client in Array(clients.values) where client.isLoggingIn && !client.isWaitingForServer {
-                if config.clientLoginTimeout > 0 && now - client.connectedAt >= config.clientLoginTimeout {
-                    client.refuse(.fatal(.protocolViolation, "client_login_timeout: login took too long"))
-                }
-            }
-            if shutdown == .waitForTransactions {
-                for client in Array(clients.values) where client.server == nil {
-                    client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
-                }
-            }
-        }
-    }
-
-    // MARK: Signals
-
-    private func handleSignal(_ signal: Int32, reload: () -> SluiceConfig?) {
-        switch signal {
-        case SIGHUP:
-            logger.info("reloading configuration")
-            if let fresh = reload() { apply(fresh) }
-        case SIGTERM, SIGINT:
-            if shutdown != nil {
-                logger.info("second shutdown signal: exiting now")
-                return loop.stop()
-            }
-            shutdown = signal == SIGTERM ? .waitForClients : .waitForTransactions
-            logger.info(
-                signal == SIGTERM
-                    ? "SIGTERM: no new clients; exiting once every client has disconnected"
-                    : "SIGINT: no new clients; exiting once in-flight transactions finish",
-                [("clients", String(clients.count))])
-            for listener in listeners { listener.close() }
-            listeners.removeAll()
-            if clients.isEmpty { loop.stop() }
-            if shutdown == .waitForTransactions {
-                for client in Array(clients.values) where client.server == nil || client.isLoggingIn {
-                    client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
-                }
-            }
-        case SIGQUIT:
-            logger.info("SIGQUIT: exiting now")
-            loop.stop()
-        case SIGUSR1:
-            guard !paused else { return }
-            paused = true
-            logger.info("SIGUSR1: paused; clients wait for servers until SIGUSR2")
-            for server in Array(servers.values) where server.isIdleInPool {
-                if server.pool.machine.idleServerRetired(server.id) {
-                    server.retire("pool paused")
-                    serverRemoved(server)
-                }
-            }
-        case SIGUSR2:
-            guard paused else { return }
-            paused = false
-            logger.info("SIGUSR2: resumed")
-            let waiting = pausedClients
-            pausedClients.removeAll()
-            for client in waiting where !client.isClosed {
-                client.isWaitingForServer = false
-                acquireServer(for: client)
-            }
-        default:
-            break
-        }
-    }
-
-    /// Takes a reloaded configuration: sizes, timeouts, users and pool settings change in place.
-    private func apply(_ fresh: SluiceConfig) {
-        if fresh.listenAddresses != config.listenAddresses || fresh.listenPort != config.listenPort {
-            logger.warning("listen_addr and listen_port change only on restart")
-        }
-        for (key, pool) in pools {
-            guard let database = fresh.databases[key.database] ?? fresh.databases["*"] else { continue }
-            let user = fresh.users[key.user]
-            let size = user?.poolSize ?? database.poolSize ?? fresh.defaultPoolSize
-            pool.machine.maxServers = size > 0 ? size : Int.max
-            pool.mode = user?.poolMode ?? database.poolMode ?? fresh.poolMode
-            pool.queryWaitTimeout = user?.queryWaitTimeout ?? database.queryWaitTimeout ?? fresh.queryWaitTimeout
-            pool.serverLifetime = database.serverLifetime ?? fresh.serverLifetime
-        }
-        var kept = fresh
-        kept.listenAddresses = config.listenAddresses
-        kept.listenPort = config.listenPort
-        config = kept
-        applySettings()
-        logger.info("configuration reloaded")
-    }
-
-    private func allocateID() -> Int {
+    func allocateID() -> Int {
         defer { nextID += 1 }
         return nextID
     }

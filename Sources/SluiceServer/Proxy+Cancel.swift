@@ -1,0 +1,62 @@
+import Glibc
+import SluiceCore
+import SluiceIO
+
+/// Cancel requests: Sluice's own keys, and forwarding to the server running the request.
+extension Proxy {
+
+    func allocateCancelKey() -> (processID: Int32, secretKey: Int32) {
+        while true {
+            let bytes = Crypto.randomBytes(count: 8)
+            let pid =
+                Int32(
+                    bitPattern: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8
+                        | UInt32(bytes[3])) & 0x7FFF_FFFF
+            let key = Int32(
+                bitPattern: UInt32(bytes[4]) << 24 | UInt32(bytes[5]) << 16 | UInt32(bytes[6]) << 8 | UInt32(bytes[7]))
+            if pid != 0 && cancelKeys[pid] == nil { return (pid, key) }
+        }
+    }
+
+    func cancelRequested(processID: Int32, secretKey: [UInt8], from peer: PeerAddress) {
+        guard let client = cancelKeys[processID], secretKey.count == 4 else {
+            logger.debug("cancel request for an unknown key dropped", [("peer", peer.description)])
+            return
+        }
+        let expected = withUnsafeBytes(of: client.cancelKey.secretKey.bigEndian) { Array($0) }
+        guard Crypto.constantTimeEquals(expected, secretKey) else {
+            logger.debug("cancel request with a wrong key dropped", [("peer", peer.description)])
+            return
+        }
+        // Only a request that is running right now may be cancelled. A cancel that arrives after the
+        // reply left would otherwise hit whatever the server does next, possibly for another client.
+        guard let server = client.server, server.tracker.clientRequestInFlight, server.backendKey != nil else {
+            client.logger.debug("cancel request with nothing to cancel dropped")
+            return
+        }
+        let pool = server.pool
+        do {
+            let fd = try Socket.connect(host: pool.host, port: pool.port)
+            let deadline = Syscall.monotonicNow() + max(1, config.serverConnectTimeout)
+            let forwarder = CancelForwarder(
+                id: allocateID(), transport: SocketTransport(fd: fd), server: server, proxy: self, deadline: deadline)
+            try loop.register(fd, handler: forwarder)
+            cancelForwarders[forwarder.id] = forwarder
+            server.cancelsInFlight += 1
+            client.logger.debug("cancel request forwarded", [("server", "S\(server.id)")])
+        } catch {
+            client.logger.warning("could not forward cancel request", [("error", "\(error)")])
+        }
+    }
+
+    func cancelFinished(_ forwarder: CancelForwarder) {
+        cancelForwarders[forwarder.id] = nil
+        guard let server = forwarder.server, !server.isClosed else { return }
+        server.cancelsInFlight -= 1
+        if server.cancelsInFlight == 0 && server.releaseWhenCancelsLand {
+            server.releaseWhenCancelsLand = false
+            returnToPool(server)
+        }
+    }
+
+}

@@ -1,0 +1,217 @@
+import Glibc
+import SluiceCore
+import SluiceIO
+
+/// Lending servers to clients and taking them back.
+extension Proxy {
+
+    /// The client needs a server: link one now, or queue the client (opening a server if allowed).
+    func acquireServer(for client: ClientConnection) {
+        guard let pool = client.pool, !client.isWaitingForServer else { return }
+        let now = Syscall.monotonicNow()
+        client.isWaitingForServer = true
+        client.waitingSince = now
+        if paused {
+            pausedClients.append(client)
+            return
+        }
+        // A client asking from inside its own processing carries on by itself once linked.
+        requestingClient = client
+        perform(pool.machine.clientRequestedServer(client.id, now: now), pool: pool)
+        requestingClient = nil
+    }
+
+    func perform(_ action: PoolAction, pool: Pool) {
+        switch action {
+        case .assign(let serverID, let clientID):
+            link(serverID: serverID, clientID: clientID, pool: pool)
+        case .openServer:
+            openServer(pool)
+        case .wait, .none:
+            break
+        }
+    }
+
+    func link(serverID: Int, clientID: Int, pool: Pool) {
+        guard let server = pool.servers[serverID] else { preconditionFailure("pool lent unknown server \(serverID)") }
+        guard let client = clients[clientID], !client.isClosed else {
+            // The waiter left between being chosen and being linked: the server goes straight back.
+            return returnToPool(server)
+        }
+        client.isWaitingForServer = false
+        server.state = .active
+        server.client = client
+        client.server = server
+        if case .awaitingWelcome = client.state, let welcome = pool.welcome {
+            client.finishLogin(welcome: welcome)
+            if pool.mode != .session && client.input.isEmpty {
+                release(server)
+                return
+            }
+        }
+        if let sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) {
+            server.sendSluiceQuery(sql, purpose: .parameterRestore)
+        }
+        if client !== requestingClient { client.scheduleDrive() }
+    }
+
+    func openServer(_ pool: Pool) {
+        let now = Syscall.monotonicNow()
+        let id = allocateID()
+        let fd: Int32
+        do {
+            fd = try Socket.connect(host: pool.host, port: pool.port)
+        } catch {
+            pool.logger.warning("could not connect to server", [("error", "\(error)")])
+            failWaiters(
+                pool.machine.serverOpenFailed(), pool: pool,
+                error: .fatal(.sqlclientUnableToEstablishConnection, "could not connect to server: \(error)"))
+            return
+        }
+        let server = ServerConnection(id: id, transport: SocketTransport(fd: fd), pool: pool, proxy: self, now: now)
+        do {
+            try loop.register(fd, handler: server)
+        } catch {
+            server.closeSocket()
+            failWaiters(pool.machine.serverOpenFailed(), pool: pool, error: .fatal(.internalError, "\(error)"))
+            return
+        }
+        servers[id] = server
+        pool.servers[id] = server
+        server.logger.debug("connecting to server", [("host", pool.host), ("port", String(pool.port))])
+    }
+
+    func serverLoggedIn(_ server: ServerConnection, parameters: [(name: String, value: String)]) {
+        let pool = server.pool
+        if pool.welcome == nil { pool.welcome = parameters }
+        server.state = .idle
+        server.idleSince = Syscall.monotonicNow()
+        perform(pool.machine.serverBecameIdle(server.id, fromOpening: true), pool: pool)
+    }
+
+    func serverLoginFailed(_ server: ServerConnection, error: ErrorFields) {
+        let pool = server.pool
+        servers[server.id] = nil
+        pool.servers[server.id] = nil
+        failWaiters(pool.machine.serverOpenFailed(), pool: pool, error: error)
+    }
+
+    func failWaiters(_ ids: [Int], pool: Pool, error: ErrorFields) {
+        for id in ids {
+            guard let client = clients[id] else { continue }
+            client.isWaitingForServer = false
+            var fields = error
+            fields.severity = "FATAL"
+            if client.isLoggingIn { client.refuse(fields) } else { client.fail(fields) }
+        }
+    }
+
+    /// A server received a ReadyForQuery: decide whether it can go back to the pool.
+    func serverBecameQuiet(_ server: ServerConnection) {
+        guard server.tracker.isQuiet else { return }
+        if let client = server.client {
+            guard server.pool.mode != .session, server.tracker.isIdle else { return }
+            if case .forward = client.passthrough { return }
+            release(server)
+            if shutdown == .waitForTransactions {
+                client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
+            }
+        } else if server.tracker.isIdle {
+            returnToPool(server)
+        } else {
+            server.retire("still in a transaction after its client left")
+            serverRemoved(server)
+        }
+    }
+
+    /// Unlinks a server from its client in transaction mode.
+    func release(_ server: ServerConnection) {
+        guard let client = server.client else { return }
+        client.server = nil
+        server.client = nil
+        if config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
+            server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
+            server.flushOrLose()
+        } else {
+            returnToPool(server)
+        }
+        if !client.input.isEmpty { client.scheduleDrive() }
+    }
+
+    /// The server is clean and idle with no client: lend it to the next waiter or park it.
+    func returnToPool(_ server: ServerConnection) {
+        let pool = server.pool
+        let now = Syscall.monotonicNow()
+        if server.cancelsInFlight > 0 {
+            server.releaseWhenCancelsLand = true
+            return
+        }
+        if server.closeWhenReleased || paused
+            || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime)
+        {
+            server.retire(
+                server.closeWhenReleased ? "reset failed" : paused ? "pool paused" : "server_lifetime reached")
+            serverRemoved(server)
+            return
+        }
+        server.state = .idle
+        server.idleSince = now
+        perform(pool.machine.serverBecameIdle(server.id, fromOpening: false), pool: pool)
+    }
+
+    /// Bookkeeping after a server connection closed outside login.
+    func serverRemoved(_ server: ServerConnection) {
+        let pool = server.pool
+        servers[server.id] = nil
+        pool.servers[server.id] = nil
+        perform(pool.machine.serverClosed(server.id), pool: pool)
+    }
+
+    func serverLost(_ server: ServerConnection, reason: String) {
+        if let client = server.client {
+            client.server = nil
+            server.client = nil
+            client.fail(.fatal(.connectionFailure, "server connection closed unexpectedly: \(reason)"))
+        }
+        serverRemoved(server)
+    }
+
+    func clientClosed(_ client: ClientConnection) {
+        clients[client.id] = nil
+        if cancelKeys[client.cancelKey.processID] === client { cancelKeys[client.cancelKey.processID] = nil }
+        if client.isWaitingForServer, let pool = client.pool {
+            pool.machine.waiterLeft(client.id)
+            pausedClients.removeAll { $0 === client }
+        }
+        if let server = client.server {
+            client.server = nil
+            server.client = nil
+            detach(server)
+        }
+        if shutdown != nil && clients.isEmpty {
+            logger.info("all clients have left, shutting down")
+            loop.stop()
+        }
+    }
+
+    /// Cleans up a server whose client left: roll back, reset, or close when it is mid-query.
+    func detach(_ server: ServerConnection) {
+        guard server.tracker.isQuiet else {
+            server.retire("client disconnected while a request was running")
+            serverRemoved(server)
+            return
+        }
+        if server.tracker.transactionStatus != .idle {
+            server.sendSluiceQuery("ROLLBACK", purpose: .rollback)
+        }
+        if server.pool.mode == .session || config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
+            server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
+        }
+        if server.tracker.owedCount > 0 {
+            server.flushOrLose()
+        } else {
+            returnToPool(server)
+        }
+    }
+
+}
