@@ -18,35 +18,108 @@ public struct PeerAddress: Sendable, CustomStringConvertible {
     }
 }
 
-/// Creating, binding and connecting non-blocking TCP sockets.
+/// PgBouncer's TCP keepalive settings (`tcp_keepalive`, `tcp_keepidle`, `tcp_keepintvl`,
+/// `tcp_keepcnt`, `tcp_user_timeout`). Zero leaves the kernel's value in place.
+public struct TCPKeepalive: Sendable, Equatable {
+    public var enabled: Bool
+    /// Seconds of silence before the first probe (`TCP_KEEPIDLE`).
+    public var idle: Int
+    /// Seconds between probes (`TCP_KEEPINTVL`).
+    public var interval: Int
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+    public var count: Int
+    /// Milliseconds sent data may stay unacknowledged before the connection is dropped
+    /// (`TCP_USER_TIMEOUT`).
+    public var userTimeoutMS: Int
+
+    public init(enabled: Bool = true, idle: Int = 0, interval: Int = 0, count: Int = 0, userTimeoutMS: Int = 0) {
+        self.enabled = enabled
+        self.idle = idle
+        self.interval = interval
+        self.count = count
+        self.userTimeoutMS = userTimeoutMS
+    }
+}
+
+/// Creating, binding and connecting non-blocking sockets, TCP and Unix-domain.
 public enum Socket {
-    /// Opens a listening socket on `host:port`. `*` means every IPv4 address, `::` every IPv6 one.
-    public static func listen(host: String, port: Int, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
-        let resolved = try resolve(host: host == "*" ? "0.0.0.0" : host, port: port, passive: true)
-        guard let address = resolved.first else { throw SystemError("getaddrinfo", errno: EADDRNOTAVAIL) }
-        let fd = socket(
-            address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-            0)
+    private static var streamFlags: Int32 {
+        Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+    }
+
+    /// The addresses one `listen_addr` entry stands for. `*` is every IPv4 and every IPv6 address;
+    /// names and literals go through `getaddrinfo` (at startup, before the loop runs, so a lookup may
+    /// block).
+    public static func listenAddresses(for entry: String, port: Int) throws(ResolverError) -> [SocketAddress] {
+        try SocketAddress.lookup(entry == "*" ? nil : entry, port: port, passive: true)
+    }
+
+    /// Opens a listening socket on `address`. IPv6 sockets take IPv6 only, so `::` and `0.0.0.0` can
+    /// both be bound on one port.
+    public static func listen(on address: SocketAddress, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
+        let fd = socket(address.family, streamFlags, 0)
         guard fd >= 0 else { throw SystemError("socket", errno: errno) }
         var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if !address.isUnix {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         if address.family == AF_INET6 {
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
         }
-        let bound = address.storage.withUnsafeBytes { raw in
-            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), address.length)
-        }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
         guard bound == 0 else {
             let e = errno
             Syscall.close(fd)
-            throw SystemError("bind \(host):\(port)", errno: e)
+            throw SystemError("bind \(address)", errno: e)
         }
         guard Glibc.listen(fd, backlog) == 0 else {
             let e = errno
             Syscall.close(fd)
-            throw SystemError("listen", errno: e)
+            throw SystemError("listen \(address)", errno: e)
         }
         return fd
+    }
+
+    /// Opens the Unix-socket listener `directory/.s.PGSQL.port`, as PostgreSQL and PgBouncer name it,
+    /// with the file's permissions and group set. A file left by an earlier run is removed first
+    /// unless a `.lock` file beside it says another process still owns the port.
+    public static func listenUnix(
+        directory: String, port: Int, mode: Int, groupID: gid_t?, backlog: Int32 = 4096
+    ) throws(SystemError) -> (fd: Int32, address: SocketAddress) {
+        let address = try SocketAddress.postgresSocket(directory: directory, port: port)
+        let path = address.host
+        let isFile = !path.hasPrefix("@")
+        if isFile {
+            var info = stat()
+            if lstat(path + ".lock", &info) == 0 {
+                throw SystemError("unix socket \(path) is locked", errno: EADDRINUSE)
+            }
+            unlink(path)
+        }
+        let fd = try listen(on: address, backlog: backlog)
+        if isFile {
+            // The mode is what lets other local users in; failing to set it must not leave the socket
+            // wider (or narrower) than configured.
+            guard chmod(path, mode_t(mode)) == 0 else {
+                let e = errno
+                Syscall.close(fd)
+                unlink(path)
+                throw SystemError("chmod \(path)", errno: e)
+            }
+            if let groupID, chown(path, uid_t(bitPattern: -1), groupID) != 0 {
+                let e = errno
+                Syscall.close(fd)
+                unlink(path)
+                throw SystemError("chown \(path)", errno: e)
+            }
+        }
+        return (fd, address)
+    }
+
+    /// The id of a group named in `unix_socket_group`, or of a numeric id.
+    public static func groupID(named name: String) -> gid_t? {
+        if let entry = getgrnam(name) { return entry.pointee.gr_gid }
+        return UInt32(name).map { gid_t($0) }
     }
 
     /// Accepts one pending connection, non-blocking and close-on-exec. Nil when none is pending.
@@ -67,26 +140,36 @@ public enum Socket {
         }
     }
 
-    /// Starts a non-blocking connect. Completion is signalled by writability; check `pendingError` then.
-    public static func connect(host: String, port: Int) throws(SystemError) -> Int32 {
-        // TODO: getaddrinfo blocks the loop for host names that need DNS; literal addresses and
-        // /etc/hosts entries answer at once. An asynchronous resolver is needed for cloud host names.
-        let resolved = try resolve(host: host, port: port, passive: false)
-        var lastError = SystemError("connect \(host):\(port)", errno: EHOSTUNREACH)
-        for address in resolved {
-            let fd = socket(
-                address.family,
-                Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw SystemError("socket", errno: errno) }
+    /// Starts a non-blocking connect to `address`. Completion is signalled by writability; check
+    /// `pendingError` then. TCP sockets get `TCP_NODELAY` and `keepalive`.
+    public static func connect(to address: SocketAddress, keepalive: TCPKeepalive?) throws(SystemError) -> Int32 {
+        let fd = socket(address.family, streamFlags, 0)
+        guard fd >= 0 else { throw SystemError("socket", errno: errno) }
+        if !address.isUnix {
             setNoDelay(fd)
-            let rc = address.storage.withUnsafeBytes { raw in
-                Glibc.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), address.length)
-            }
-            if rc == 0 || errno == EINPROGRESS { return fd }
-            lastError = SystemError("connect \(host):\(port)", errno: errno)
-            Syscall.close(fd)
+            if let keepalive { setKeepalive(fd, keepalive) }
         }
-        throw lastError
+        var rc: Int32
+        repeat {
+            rc = address.withSockaddr { Glibc.connect(fd, $0, $1) }
+        } while rc != 0 && errno == EINTR
+        // TODO: a Unix-socket server whose listen queue is full answers EAGAIN rather than queueing the
+        // attempt; that attempt then fails (and the next host is tried) instead of waiting.
+        if rc == 0 || errno == EINPROGRESS { return fd }
+        let e = errno
+        Syscall.close(fd)
+        throw SystemError("connect \(address)", errno: e)
+    }
+
+    /// The address a connected socket's peer has, to reach the same server again (cancel requests).
+    public static func peerAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        return SocketAddress(storage: &storage, length: length)
     }
 
     /// The error a non-blocking connect ended with, or nil when it succeeded.
@@ -103,6 +186,23 @@ public enum Socket {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Applies keepalive settings to a TCP socket, so a peer that vanished without a FIN or RST (a
+    /// cut link, a crashed host) is noticed. Failures are ignored: the options only shorten detection.
+    public static func setKeepalive(_ fd: Int32, _ settings: TCPKeepalive) {
+        func set(_ level: Int32, _ option: Int32, _ value: Int) {
+            var v = Int32(clamping: value)
+            setsockopt(fd, level, option, &v, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let tcp = Int32(IPPROTO_TCP)
+        set(SOL_SOCKET, SO_KEEPALIVE, settings.enabled ? 1 : 0)
+        if settings.enabled {
+            if settings.idle > 0 { set(tcp, TCP_KEEPIDLE, settings.idle) }
+            if settings.interval > 0 { set(tcp, TCP_KEEPINTVL, settings.interval) }
+            if settings.count > 0 { set(tcp, TCP_KEEPCNT, settings.count) }
+        }
+        if settings.userTimeoutMS > 0 { set(tcp, TCP_USER_TIMEOUT, settings.userTimeoutMS) }
+    }
+
     /// The local port a listening socket was bound to (useful with port 0).
     public static func localPort(_ fd: Int32) -> Int {
         var storage = sockaddr_storage()
@@ -111,31 +211,6 @@ public enum Socket {
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         return describe(&storage).port
-    }
-
-    struct ResolvedAddress {
-        var family: Int32
-        var storage: [UInt8]
-        var length: socklen_t
-    }
-
-    static func resolve(host: String, port: Int, passive: Bool) throws(SystemError) -> [ResolvedAddress] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        if passive { hints.ai_flags = AI_PASSIVE }
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &result)
-        guard rc == 0, let first = result else { throw SystemError("getaddrinfo \(host)", errno: EHOSTUNREACH) }
-        defer { freeaddrinfo(first) }
-        var out: [ResolvedAddress] = []
-        var node: UnsafeMutablePointer<addrinfo>? = first
-        while let n = node {
-            let bytes = [UInt8](UnsafeRawBufferPointer(start: n.pointee.ai_addr, count: Int(n.pointee.ai_addrlen)))
-            out.append(ResolvedAddress(family: n.pointee.ai_family, storage: bytes, length: n.pointee.ai_addrlen))
-            node = n.pointee.ai_next
-        }
-        return out
     }
 
     static func describe(_ storage: inout sockaddr_storage) -> PeerAddress {
@@ -157,5 +232,12 @@ public enum Socket {
 
     static func string(fromCChars chars: [CChar]) -> String {
         String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension Socket {
+    /// Removes a Unix socket's file once nobody listens on it any more.
+    public static func removeFile(_ path: String) {
+        _ = unlink(path)
     }
 }

@@ -29,6 +29,15 @@ final class ClientConnection: Connection {
     var transactionStatus = TransactionStatus.idle
     /// Set when the client must be turned away (a limit was reached) as soon as it has said who it is.
     var refusal: ErrorFields?
+    /// This client's timeouts: the global ones with its user's overrides.
+    var timeouts = ClientTimeouts()
+    /// Coarse time of the last message from the client, for `client_idle_timeout`.
+    var lastActivity: Double = 0
+    /// When the current transaction's first request reached the server, for `transaction_timeout`.
+    var transactionStartedAt: Double?
+    /// Startup parameters PostgreSQL does not report back (`options`, `search_path`, `extra_float_digits`,
+    /// …): applied with SET on every server the client is lent, so no transaction runs without them.
+    var startupSettings: [(name: String, value: String)] = []
 
     init(id: Int, transport: any Transport, peer: PeerAddress, proxy: Proxy, now: Double) {
         self.peer = peer
@@ -65,7 +74,9 @@ final class ClientConnection: Connection {
             }
             if input.readableBytes >= Self.readChunk * 4 && server == nil { return }
             switch readOnce() {
-            case .data: continue
+            case .data:
+                lastActivity = proxy.coarseNow
+                continue
             case .nothing: return
             case .closed:
                 return gone("client closed the connection")
@@ -129,6 +140,7 @@ final class ClientConnection: Connection {
         }
         var protocolOptions: [String] = []
         var accepted: [StartupParameter] = []
+        var settings: [(name: String, value: String)] = []
         for parameter in parameters {
             let name = parameter.name
             if name.hasPrefix("_pq_.") {
@@ -140,17 +152,21 @@ final class ClientConnection: Connection {
                 user = parameter.value
             case "database":
                 database = parameter.value
-            case "options" where parameter.value.allSatisfy({ $0 == " " }):
-                break
+            case "options":
+                do {
+                    settings += try StartupOptions.parse(parameter.value)
+                } catch {
+                    return refuse(.fatal(.protocolViolation, "invalid startup options: \(error.message)"))
+                }
+            case "replication":
+                return refuse(.fatal(.protocolViolation, "unsupported startup parameter: replication"))
             default:
                 if proxy.ignoredStartupParameters.contains(name.lowercased()) { continue }
-                guard proxy.trackedParameters.contains(name.lowercased()) else {
-                    return refuse(
-                        .fatal(
-                            .protocolViolation, "unsupported startup parameter: \(name)",
-                            hint: "add it to ignore_startup_parameters to have Sluice drop it"))
+                if proxy.trackedParameters.contains(name.lowercased()) {
+                    accepted.append(parameter)
+                } else {
+                    settings.append((name, parameter.value))
                 }
-                accepted.append(parameter)
             }
         }
         if minor > 0 || !protocolOptions.isEmpty {
@@ -162,7 +178,12 @@ final class ClientConnection: Connection {
                 .fatal(.invalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
         }
         if database.isEmpty { database = user }
+        // A tracked parameter given through options behaves as if sent on its own.
+        for setting in settings where proxy.trackedParameters.contains(setting.name.lowercased()) {
+            accepted.append(StartupParameter(name: setting.name, value: setting.value))
+        }
         startupParameters = accepted
+        startupSettings = settings.filter { !proxy.trackedParameters.contains($0.name.lowercased()) }
         logger = logger.with("db", database).with("user", user)
         proxy.startupCompleted(self)
     }
@@ -230,6 +251,7 @@ final class ClientConnection: Connection {
         output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
         output.writeReadyForQuery(.idle)
         state = .ready
+        lastActivity = proxy.coarseNow
         if proxy.config.logConnections { logger.info("login", [("pool_mode", "\(pool?.mode.rawValue ?? "?")")]) }
         flushOrGone()
         scheduleDrive()
@@ -279,14 +301,20 @@ final class ClientConnection: Connection {
                 }
             }
             guard let server else { return }
+            if !server.tracker.clientRequestInFlight { server.requestStartedAt = proxy.coarseNow }
             server.tracker.frontendMessageSent(code.rawValue)
             forwardMessage(totalLength: header.totalLength, into: &server.output)
         }
     }
 
     /// The server forwarded a ReadyForQuery to this client.
-    func readyForQueryForwarded(_ status: TransactionStatus) {
+    func readyForQueryForwarded(_ status: TransactionStatus, requestStartedAt: Double) {
         transactionStatus = status
+        if status == .idle {
+            transactionStartedAt = nil
+        } else if transactionStartedAt == nil {
+            transactionStartedAt = requestStartedAt
+        }
     }
 
     // MARK: Ending

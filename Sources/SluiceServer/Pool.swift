@@ -28,6 +28,15 @@ final class Pool {
     let logger: Logger
     /// Server parameters the database entry asks for at login (client_encoding, datestyle, timezone, …).
     let startupParameters: [(String, String)]
+    /// `max_db_connections` and `max_user_connections` as they apply to this pool (0 = no limit).
+    var maxDBConnections = 0
+    var maxUserConnections = 0
+    /// The database forces one server user: PgBouncer keeps `min_pool_size` for such pools even
+    /// without clients.
+    var hasForcedUser = false
+    /// The error of the last failed server login, repeated to clients turned away during
+    /// `server_login_retry`.
+    var lastLoginError: ErrorFields?
 
     init(
         key: PoolKey, host: String, port: Int, serverDatabase: String, serverUser: String,

@@ -34,18 +34,24 @@ extension Proxy {
             client.logger.debug("cancel request with nothing to cancel dropped")
             return
         }
-        let pool = server.pool
+        cancelOnServer(server, reason: nil)
+    }
+
+    /// Sends a CancelRequest for whatever `server` is running. `reason` names the timeout when Sluice
+    /// itself cancels, so the client's error can say which one fired.
+    func cancelOnServer(_ server: ServerConnection, reason: String?) {
         do {
-            let fd = try Socket.connect(host: pool.host, port: pool.port)
-            let deadline = Syscall.monotonicNow() + max(1, config.serverConnectTimeout)
+            let fd = try openCancelSocket(to: server)
+            let deadline = Syscall.monotonicNow() + max(1, config.cancelWaitTimeout)
             let forwarder = CancelForwarder(
                 id: allocateID(), transport: SocketTransport(fd: fd), server: server, proxy: self, deadline: deadline)
             try loop.register(fd, handler: forwarder)
             cancelForwarders[forwarder.id] = forwarder
             server.cancelsInFlight += 1
-            client.logger.debug("cancel request forwarded", [("server", "S\(server.id)")])
+            if let reason { server.cancelReason = reason }
+            server.logger.debug("cancel request forwarded", [("reason", reason ?? "client")])
         } catch {
-            client.logger.warning("could not forward cancel request", [("error", "\(error)")])
+            server.logger.warning("could not forward cancel request", [("error", "\(error)")])
         }
     }
 

@@ -17,7 +17,14 @@ extension Proxy {
         }
         // A client asking from inside its own processing carries on by itself once linked.
         requestingClient = client
-        perform(pool.machine.clientRequestedServer(client.id, now: now), pool: pool)
+        let action = pool.machine.clientRequestedServer(client.id, now: now)
+        if case .failFast = action {
+            client.isWaitingForServer = false
+            requestingClient = nil
+            let error = loginRetryError(pool)
+            return client.isLoggingIn ? client.refuse(error) : client.fail(error)
+        }
+        perform(action, pool: pool)
         requestingClient = nil
     }
 
@@ -25,9 +32,13 @@ extension Proxy {
         switch action {
         case .assign(let serverID, let clientID):
             link(serverID: serverID, clientID: clientID, pool: pool)
-        case .openServer:
-            openServer(pool)
-        case .wait, .none:
+        case .openServer(let reserve):
+            if reserve {
+                pool.logger.warning(
+                    "taking connection from reserve_pool", [("reserve_pool_size", String(pool.machine.reserveSize))])
+            }
+            openServerWithinCaps(pool)
+        case .wait, .failFast, .none:
             break
         }
     }
@@ -49,23 +60,24 @@ extension Proxy {
                 return
             }
         }
-        if let sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) {
-            server.sendSluiceQuery(sql, purpose: .parameterRestore)
-        }
+        restoreSession(of: client, on: server)
         if client !== requestingClient { client.scheduleDrive() }
     }
 
-    func openServer(_ pool: Pool) {
+    /// Takes over a socket the connect path (Proxy+Connect.swift) opened for `pool`, or its failure.
+    func openServer(_ pool: Pool, connect: () throws -> Int32) {
         let now = Syscall.monotonicNow()
         let id = allocateID()
         let fd: Int32
         do {
-            fd = try Socket.connect(host: pool.host, port: pool.port)
+            fd = try connect()
         } catch {
             pool.logger.warning("could not connect to server", [("error", "\(error)")])
-            failWaiters(
-                pool.machine.serverOpenFailed(), pool: pool,
-                error: .fatal(.sqlclientUnableToEstablishConnection, "could not connect to server: \(error)"))
+            let failure = ErrorFields.fatal(
+                .sqlclientUnableToEstablishConnection, "could not connect to server: \(error)")
+            pool.lastLoginError = failure
+            slotOfUnopenedServerFreed(pool)
+            failWaiters(pool.machine.serverOpenFailed(now: now), pool: pool, error: failure)
             return
         }
         let server = ServerConnection(id: id, transport: SocketTransport(fd: fd), pool: pool, proxy: self, now: now)
@@ -73,7 +85,8 @@ extension Proxy {
             try loop.register(fd, handler: server)
         } catch {
             server.closeSocket()
-            failWaiters(pool.machine.serverOpenFailed(), pool: pool, error: .fatal(.internalError, "\(error)"))
+            slotOfUnopenedServerFreed(pool)
+            failWaiters(pool.machine.serverOpenFailed(now: now), pool: pool, error: .fatal(.internalError, "\(error)"))
             return
         }
         servers[id] = server
@@ -86,14 +99,23 @@ extension Proxy {
         if pool.welcome == nil { pool.welcome = parameters }
         server.state = .idle
         server.idleSince = Syscall.monotonicNow()
+        pool.lastLoginError = nil
         perform(pool.machine.serverBecameIdle(server.id, fromOpening: true), pool: pool)
+        offerIdleServer(server)
     }
 
     func serverLoginFailed(_ server: ServerConnection, error: ErrorFields) {
         let pool = server.pool
-        servers[server.id] = nil
-        pool.servers[server.id] = nil
-        failWaiters(pool.machine.serverOpenFailed(), pool: pool, error: error)
+        pool.lastLoginError = error
+        forgetServer(server)
+        failWaiters(pool.machine.serverOpenFailed(now: Syscall.monotonicNow()), pool: pool, error: error)
+        offerFreedSlot(database: pool.key.database, user: pool.key.user)
+    }
+
+    /// A connection attempt failed before its server was registered: the slot it took is free again.
+    private func slotOfUnopenedServerFreed(_ pool: Pool) {
+        limitState.caps.release(database: pool.key.database, user: pool.key.user)
+        offerFreedSlot(database: pool.key.database, user: pool.key.user)
     }
 
     func failWaiters(_ ids: [Int], pool: Pool, error: ErrorFields) {
@@ -146,6 +168,8 @@ extension Proxy {
             server.releaseWhenCancelsLand = true
             return
         }
+        // TODO: PgBouncer spreads lifetime closes so a pool opened at once does not reconnect at once; here
+        // every server of such a pool reaches server_lifetime together and is replaced in one burst.
         if server.closeWhenReleased || paused
             || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime)
         {
@@ -157,14 +181,17 @@ extension Proxy {
         server.state = .idle
         server.idleSince = now
         perform(pool.machine.serverBecameIdle(server.id, fromOpening: false), pool: pool)
+        offerIdleServer(server)
     }
 
     /// Bookkeeping after a server connection closed outside login.
     func serverRemoved(_ server: ServerConnection) {
         let pool = server.pool
-        servers[server.id] = nil
-        pool.servers[server.id] = nil
-        perform(pool.machine.serverClosed(server.id), pool: pool)
+        forgetServer(server)
+        // Pools blocked on a shared cap have waited longest: they get the slot before this pool's own
+        // replacement, which queues behind them if the cap is still full.
+        offerFreedSlot(database: pool.key.database, user: pool.key.user)
+        perform(pool.machine.serverClosed(server.id, now: Syscall.monotonicNow()), pool: pool)
     }
 
     func serverLost(_ server: ServerConnection, reason: String) {
@@ -178,6 +205,7 @@ extension Proxy {
 
     func clientClosed(_ client: ClientConnection) {
         clients[client.id] = nil
+        clientUncounted(client)
         if cancelKeys[client.cancelKey.processID] === client { cancelKeys[client.cancelKey.processID] = nil }
         if client.isWaitingForServer, let pool = client.pool {
             pool.machine.waiterLeft(client.id)
@@ -206,6 +234,9 @@ extension Proxy {
         }
         if server.pool.mode == .session || config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
             server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
+            // DISCARD ALL undid whatever settings Sluice had applied for clients.
+            server.appliedSettings = [:]
+            server.lastClientID = 0
         }
         if server.tracker.owedCount > 0 {
             server.flushOrLose()

@@ -70,10 +70,15 @@ extension Proxy {
             pool.mode = user?.poolMode ?? database.poolMode ?? fresh.poolMode
             pool.queryWaitTimeout = user?.queryWaitTimeout ?? database.queryWaitTimeout ?? fresh.queryWaitTimeout
             pool.serverLifetime = database.serverLifetime ?? fresh.serverLifetime
+            configureLimits(pool, database: database, user: user, config: fresh)
         }
         var kept = fresh
         kept.listenAddresses = config.listenAddresses
         kept.listenPort = config.listenPort
+        // Like PgBouncer's, the Unix socket's directory, mode and group are fixed at startup.
+        kept.unixSocketDir = config.unixSocketDir
+        kept.unixSocketMode = config.unixSocketMode
+        kept.unixSocketGroup = config.unixSocketGroup
         config = kept
         applySettings()
         logger.info("configuration reloaded")

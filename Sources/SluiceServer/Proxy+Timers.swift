@@ -6,6 +6,7 @@ import SluiceIO
 extension Proxy {
 
     func tick(_ now: Double) {
+        coarseNow = now
         for pool in pools.values {
             if pool.queryWaitTimeout > 0 {
                 for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {
@@ -22,7 +23,9 @@ extension Proxy {
         for server in Array(servers.values) {
             switch server.state {
             case .idle:
-                if config.serverIdleTimeout > 0 && now - server.idleSince >= config.serverIdleTimeout {
+                if config.serverIdleTimeout > 0 && now - server.idleSince >= config.serverIdleTimeout
+                    && mayCloseIdle(server.pool)
+                {
                     if server.pool.machine.idleServerRetired(server.id) {
                         server.retire("server_idle_timeout reached")
                         serverRemoved(server)
@@ -37,15 +40,21 @@ extension Proxy {
                 if config.serverConnectTimeout > 0 && now - server.createdAt >= config.serverConnectTimeout {
                     server.lost("server_connect_timeout reached")
                 }
-            case .active, .closed:
+            case .active:
+                if let client = server.client { checkTimeouts(of: client, on: server, now: now) }
+            case .closed:
                 break
             }
         }
+        maintainPools(now)
         for forwarder in Array(cancelForwarders.values) where now >= forwarder.deadline {
             forwarder.finish("timed out")
         }
         if now - lastClientScan >= 1 {
             lastClientScan = now
+            for client in Array(clients.values) where client.timeouts.clientIdleTimeout > 0 {
+                checkIdle(client, now: now)
+            }
             for client in Array(clients.values) where client.isLoggingIn && !client.isWaitingForServer {
                 if config.clientLoginTimeout > 0 && now - client.connectedAt >= config.clientLoginTimeout {
                     client.refuse(.fatal(.protocolViolation, "client_login_timeout: login took too long"))
@@ -59,4 +68,56 @@ extension Proxy {
         }
     }
 
+    /// `query_timeout`, `idle_transaction_timeout` and `transaction_timeout` of a client holding a server.
+    private func checkTimeouts(of client: ClientConnection, on server: ServerConnection, now: Double) {
+        let timeouts = client.timeouts
+        let tracker = server.tracker
+        if timeouts.queryTimeout > 0, tracker.clientRequestInFlight, server.cancelReason == nil,
+            now - server.requestStartedAt >= timeouts.queryTimeout
+        {
+            client.logger.info("query_timeout reached; cancelling the request", [("server", "S\(server.id)")])
+            cancelOnServer(server, reason: "query_timeout (\(Self.seconds(timeouts.queryTimeout)))")
+        }
+        if timeouts.idleTransactionTimeout > 0, tracker.isQuiet, tracker.transactionStatus != .idle,
+            now - server.quietSince >= timeouts.idleTransactionTimeout
+        {
+            client.logger.info("idle_transaction_timeout reached")
+            // PostgreSQL's own idle_in_transaction_session_timeout ends the session with 25P03.
+            client.fail(
+                ErrorFields(
+                    severity: "FATAL", sqlState: "25P03",
+                    message: "terminating connection due to idle_transaction_timeout "
+                        + "(\(Self.seconds(timeouts.idleTransactionTimeout)))"))
+            return
+        }
+        if timeouts.transactionTimeout > 0, let started = client.transactionStartedAt,
+            now - started >= timeouts.transactionTimeout
+        {
+            client.logger.info("transaction_timeout reached")
+            client.fail(
+                ErrorFields(
+                    severity: "FATAL", sqlState: "25P04",
+                    message: "terminating connection due to transaction_timeout "
+                        + "(\(Self.seconds(timeouts.transactionTimeout)))"))
+        }
+    }
+
+    /// `client_idle_timeout`: a logged-in client outside any transaction, silent for too long.
+    private func checkIdle(_ client: ClientConnection, now: Double) {
+        guard case .ready = client.state, !client.isWaitingForServer, client.input.isEmpty,
+            client.server.map({ $0.tracker.isIdle }) ?? true,
+            now - client.lastActivity >= client.timeouts.clientIdleTimeout
+        else { return }
+        client.logger.info("client_idle_timeout reached")
+        // PostgreSQL's own idle_session_timeout ends the session with 57P05.
+        client.fail(
+            ErrorFields(
+                severity: "FATAL", sqlState: "57P05",
+                message: "terminating connection due to client_idle_timeout "
+                    + "(\(Self.seconds(client.timeouts.clientIdleTimeout)))"))
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
 }

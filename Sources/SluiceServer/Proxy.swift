@@ -43,7 +43,13 @@ public final class Proxy {
     /// The client whose own request for a server is being handled right now.
     weak var requestingClient: ClientConnection?
     var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
+    /// Server slots and client counts behind the caps that span pools (Proxy+Limits.swift).
+    var limitState = ProxyLimitState()
     public private(set) var boundPorts: [Int] = []
+    /// The resolver and host-list state of the server-connect path (Proxy+Connect.swift).
+    let connector = ServerConnector()
+    /// Monotonic time as of the last tick or event batch: precise enough for every timeout, and free.
+    var coarseNow: Double = Syscall.monotonicNow()
 
     public init(config: SluiceConfig, logger: Logger) throws {
         self.config = config
@@ -74,13 +80,60 @@ public final class Proxy {
             logger.warning(
                 "workers > 1 is not supported yet; running one event loop", [("workers", String(config.workers))])
         }
-        for address in config.listenAddresses {
-            let fd = try Socket.listen(host: address, port: config.listenPort)
-            let listener = Listener(fd: fd, address: "\(address):\(config.listenPort)", proxy: self)
+        // As PgBouncer: each listen_addr entry may stand for several addresses (`*` is every IPv4 and
+        // IPv6 address, a name may have both); one that cannot be bound is a warning, but a list of which
+        // nothing could be bound stops startup, and so does a Unix socket that cannot be created.
+        var lastError: (any Error)?
+        for entry in config.listenAddresses {
+            for address in try Socket.listenAddresses(for: entry, port: config.listenPort) {
+                let fd: Int32
+                do {
+                    fd = try Socket.listen(on: address)
+                } catch {
+                    logger.warning("cannot listen", [("addr", address.description), ("error", "\(error)")])
+                    lastError = error
+                    continue
+                }
+                try addListener(fd: fd, address: address, unixPath: nil)
+            }
+        }
+        if !config.listenAddresses.isEmpty && listeners.isEmpty {
+            let entries = config.listenAddresses.joined(separator: ",")
+            throw lastError ?? SystemError("listen \(entries)", errno: EADDRNOTAVAIL)
+        }
+        if let directory = config.unixSocketDir {
+            let group: gid_t?
+            if let name = config.unixSocketGroup {
+                guard let id = Socket.groupID(named: name) else {
+                    throw SystemError("unix_socket_group \(name): no such group", errno: ENOENT)
+                }
+                group = id
+            } else {
+                group = nil
+            }
+            let (fd, address) = try Socket.listenUnix(
+                directory: directory, port: config.listenPort, mode: config.unixSocketMode, groupID: group)
+            try addListener(fd: fd, address: address, unixPath: address.host.hasPrefix("@") ? nil : address.host)
+        }
+        if listeners.isEmpty {
+            throw SystemError("nowhere to listen: listen_addr and unix_socket_dir are both empty", errno: EINVAL)
+        }
+    }
+
+    private func addListener(fd: Int32, address: SocketAddress, unixPath: String?) throws {
+        let listener = Listener(fd: fd, address: address, unixPath: unixPath, proxy: self)
+        do {
             try loop.registerLevelTriggered(fd, handler: listener)
-            listeners.append(listener)
+        } catch {
+            listener.close()
+            throw error
+        }
+        listeners.append(listener)
+        if address.isUnix {
+            logger.info("listening", [("addr", address.description)])
+        } else {
             boundPorts.append(Socket.localPort(fd))
-            logger.info("listening", [("addr", address), ("port", String(Socket.localPort(fd)))])
+            logger.info("listening", [("addr", address.host), ("port", String(Socket.localPort(fd)))])
         }
     }
 
@@ -91,6 +144,8 @@ public final class Proxy {
         }
         loop.onTick = { [unowned self] now in tick(now) }
         loop.run()
+        // SIGQUIT and a second SIGTERM leave without the orderly close: the Unix socket's file goes too.
+        for listener in listeners { listener.close() }
     }
 
     // MARK: Clients
@@ -135,6 +190,7 @@ public final class Proxy {
         guard let database = config.databases[name] ?? config.databases["*"] else {
             return client.refuse(.fatal(.invalidCatalogName, "no such database: \(name)"))
         }
+        if let refusal = admitClient(client, database: database) { return client.refuse(refusal) }
         var secret = config.userList.users[client.user]
         let method: ClientAuthMethod
         switch config.authType {
@@ -159,6 +215,7 @@ public final class Proxy {
             secret = .scram(verifier(user: client.user, password: password))
         }
         client.pool = pool(for: client, database: database)
+        client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
         let key = allocateCancelKey()
         client.cancelKey = key
         cancelKeys[key.processID] = client
@@ -219,13 +276,14 @@ public final class Proxy {
         if let v = database.timeZone { startup.append(("timezone", v)) }
         if let v = database.applicationName { startup.append(("application_name", v)) }
         let pool = Pool(
-            key: key, host: database.host ?? "127.0.0.1", port: database.port ?? 5432,
+            key: key, host: database.host ?? config.unixSocketDir ?? "127.0.0.1", port: database.port ?? 5432,
             serverDatabase: database.dbname ?? client.database, serverUser: serverUser, credential: credential,
             mode: mode, size: size > 0 ? size : Int.max,
             queryWaitTimeout: user?.queryWaitTimeout ?? database.queryWaitTimeout ?? config.queryWaitTimeout,
             serverLifetime: database.serverLifetime ?? config.serverLifetime, startupParameters: startup, logger: logger
         )
         pools[key] = pool
+        configureLimits(pool, database: database, user: user, config: config)
         pool.logger.debug("pool created", [("pool_mode", mode.rawValue), ("pool_size", String(size))])
         return pool
     }

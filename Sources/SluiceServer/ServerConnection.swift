@@ -28,6 +28,17 @@ final class ServerConnection: Connection {
     var releaseWhenCancelsLand = false
     /// Marked for closing once the current client is done with it (lifetime reached, pool reconnect).
     var closeWhenReleased = false
+    /// When the request the server is working on reached it (coarse clock), for `query_timeout`.
+    var requestStartedAt: Double = 0
+    /// When the last ReadyForQuery arrived, for `idle_transaction_timeout`.
+    var quietSince: Double = 0
+    /// The timeout Sluice cancelled the running request for, until its error arrives.
+    var cancelReason: String?
+    /// Non-reported settings Sluice applied for clients (startup `options`, `search_path`, …), by
+    /// lower-cased name, so the next client can have them reset or replaced.
+    var appliedSettings: [String: (name: String, value: String)] = [:]
+    /// The client that last used this server: when it comes back, the session is as it left it.
+    var lastClientID = 0
 
     init(id: Int, transport: any Transport, pool: Pool, proxy: Proxy, now: Double) {
         self.pool = pool
@@ -194,7 +205,7 @@ final class ServerConnection: Connection {
             let code = header.code
             let mustHoldWhole =
                 code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
-                || (code == BackendMessageCode.errorResponse.rawValue && !toClient)
+                || (code == BackendMessageCode.errorResponse.rawValue && (!toClient || cancelReason != nil))
             if mustHoldWhole && input.readableBytes < header.totalLength {
                 if header.totalLength > proxy.holdWholeLimit { return lost("server message too large to inspect") }
                 input.reserveWritable(header.totalLength - input.readableBytes)
@@ -205,6 +216,8 @@ final class ServerConnection: Connection {
                 readyForQueryReceived(header)
             case .parameterStatus:
                 parameterStatusReceived(header, owner: owner)
+            case .errorResponse where toClient && cancelReason != nil:
+                timeoutErrorReceived(header)
             case .errorResponse where !toClient:
                 let fields =
                     (try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength)))
@@ -229,13 +242,42 @@ final class ServerConnection: Connection {
         guard let owner = tracker.readyForQueryReceived(status) else {
             return lost("server sent a ReadyForQuery nobody asked for")
         }
+        let now = proxy.coarseNow
         if owner == .client, let client {
+            if pool.mode == .statement && status != .idle {
+                // Statement pooling lends a server for one statement; a transaction would outlive the loan.
+                input.moveReaderIndex(forwardBy: header.totalLength)
+                client.fail(
+                    .error(
+                        .featureNotSupported, "transaction blocks are not allowed in statement pooling mode",
+                        hint: "use pool_mode = transaction for this database or user"))
+                return
+            }
             forwardMessage(totalLength: header.totalLength, into: &client.output)
-            client.readyForQueryForwarded(status)
+            client.readyForQueryForwarded(status, requestStartedAt: requestStartedAt)
         } else {
             input.moveReaderIndex(forwardBy: header.totalLength)
         }
+        // The next owed request, if any, starts running on the server now.
+        requestStartedAt = now
+        quietSince = now
+        if !tracker.clientRequestInFlight { cancelReason = nil }
         proxy.serverBecameQuiet(self)
+    }
+
+    /// An error while Sluice's own cancel is on its way: a cancellation gets the name of the timeout.
+    private func timeoutErrorReceived(_ header: MessageHeader) {
+        guard let client, let reason = cancelReason,
+            var fields = try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength)),
+            fields.sqlState == SQLState.queryCanceled.rawValue
+        else {
+            if let client { forwardMessage(totalLength: header.totalLength, into: &client.output) }
+            return
+        }
+        input.moveReaderIndex(forwardBy: header.totalLength)
+        fields.message = "canceling statement due to \(reason)"
+        client.output.writeErrorResponse(fields)
+        cancelReason = nil
     }
 
     private func parameterStatusReceived(_ header: MessageHeader, owner: ReplyOwner?) {

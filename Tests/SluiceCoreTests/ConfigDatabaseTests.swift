@@ -8,8 +8,8 @@ struct ConfigDatabaseTests {
     func allKeys() throws {
         let pairs = [
             "host=10.0.0.5", "port=5433", "dbname=app", "user=svc", "password='p w''d'", "pool_size=7",
-            "min_pool_size=0", "reserve_pool=0", "pool_mode=transaction", "max_db_connections=0",
-            "max_db_client_connections=0", "server_lifetime=1800", "query_wait_timeout=12.5",
+            "min_pool_size=2", "reserve_pool=3", "pool_mode=transaction", "max_db_connections=30",
+            "max_db_client_connections=300", "server_lifetime=1800", "query_wait_timeout=12.5",
             "load_balance_hosts=disable",
             "client_encoding=UTF8", "datestyle=ISO", "timezone=UTC", "application_name=billing",
             "target_session_attrs=any",
@@ -23,7 +23,11 @@ struct ConfigDatabaseTests {
         expected.user = "svc"
         expected.password = "p w'd"
         expected.poolSize = 7
+        expected.minPoolSize = 2
+        expected.reservePoolSize = 3
         expected.poolMode = .transaction
+        expected.maxDBConnections = 30
+        expected.maxDBClientConnections = 300
         expected.serverLifetime = 1800
         expected.queryWaitTimeout = 12.5
         expected.loadBalanceHosts = .disable
@@ -37,8 +41,7 @@ struct ConfigDatabaseTests {
     @Test(
         "database keys Sluice does not enforce yet stop startup unless off",
         arguments: [
-            "host=10.0.0.5,10.0.0.6", "host=/var/run/postgresql", "auth_user=auth", "auth_query='SELECT 1'",
-            "min_pool_size=1", "reserve_pool=2", "max_db_connections=30", "max_db_client_connections=300",
+            "auth_user=auth", "auth_query='SELECT 1'",
             "connect_query='SET search_path = app'",
         ])
     func refusedKeys(setting: String) throws {
@@ -90,7 +93,6 @@ struct ConfigDatabaseTests {
             ("db = host=x colour=blue", "unknown parameter 'colour'"),
             ("db = port=http", "port = 'http' must be an integer in 1...65535"),
             ("db = pool_size=-3", "pool_size = '-3' must be an integer"),
-            ("db = pool_mode=statement", "pool_mode = 'statement' is not supported yet"),
             ("db = pool_mode=party", "is not one of session, transaction, statement"),
             ("db = load_balance_hosts=random", "is not one of round-robin, disable"),
             ("db = target_session_attrs=read-write", "is not supported yet"),
@@ -125,34 +127,35 @@ struct ConfigDatabaseTests {
     @Test("[users] entries set pool mode, size and wait timeout")
     func users() throws {
         let config = try parseConfig(
-            "[users]\nalice = pool_mode=session pool_size=3 query_wait_timeout=9\nbob = max_user_connections=0\n"
+            "[users]\nalice = pool_mode=session pool_size=3 query_wait_timeout=9\n"
+                + "bob = max_user_connections=4 max_user_client_connections=8 reserve_pool_size=2\n"
                 + "[sluice]\nlisten_addr=*\n")
         var alice = UserConfig(name: "alice")
         alice.poolMode = .session
         alice.poolSize = 3
         alice.queryWaitTimeout = 9
         #expect(config.users["alice"] == alice)
-        #expect(config.users["bob"] == UserConfig(name: "bob"))
-        #expect(config.warnings.contains { $0.line == 3 && $0.message.contains("max_user_connections") })
+        var bob = UserConfig(name: "bob")
+        bob.maxUserConnections = 4
+        bob.maxUserClientConnections = 8
+        bob.reservePoolSize = 2
+        #expect(config.users["bob"] == bob)
     }
 
-    @Test(
-        "[users] limits and timeouts Sluice cannot enforce are refused unless 0",
-        arguments: [
-            "max_user_connections=5", "max_user_client_connections=5", "reserve_pool_size=1", "query_timeout=30",
-            "idle_transaction_timeout=60", "transaction_timeout=60", "client_idle_timeout=1",
-        ])
-    func userRefusals(setting: String) {
-        let error = configError { _ = try parseConfig("[users]\nalice = \(setting)\n") }
-        #expect(error?.line == 2)
-        #expect(error?.message.contains("Sluice refuses to run weaker than the file asks") == true)
-    }
-
-    @Test("unknown [users] keys and statement mode are errors")
-    func userErrors() {
+    @Test("unknown [users] keys are errors; timeouts and statement mode load")
+    func userErrors() throws {
         #expect(configError { _ = try parseConfig("[users]\nalice = dbname=x\n") }?.message.contains("unknown") == true)
+        let config = try parseConfig(
+            "[users]\nalice = pool_mode=statement query_timeout=3 idle_transaction_timeout=4 transaction_timeout=5 "
+                + "client_idle_timeout=6\n[sluice]\nlisten_addr=*\n")
+        let alice = try #require(config.users["alice"])
+        #expect(alice.poolMode == .statement)
+        let timeouts = ClientTimeouts().overridden(by: alice)
         #expect(
-            configError { _ = try parseConfig("[users]\nalice = pool_mode=statement\n") }?.message.contains(
-                "not supported") == true)
+            [
+                timeouts.queryTimeout, timeouts.idleTransactionTimeout, timeouts.transactionTimeout,
+                timeouts.clientIdleTimeout,
+            ]
+                == [3, 4, 5, 6])
     }
 }

@@ -102,7 +102,7 @@ struct ConfigEnvironmentTests {
         arguments: [
             ("DB_POOL_MAX", "lots"), ("DB_POOL_MAX", "-1"), ("DB_IDLE_TIMEOUT", "-1"), ("DB_IDLE_TIMEOUT", "10m"),
             ("DB_CONNECT_TIMEOUT", "soon"), ("LISTEN_PORT", "0"), ("LISTEN_PORT", "65536"), ("LISTEN_ADDR", ","),
-            ("DB_POOL_MODE", "statement"), ("DB_POOL_MODE", "bulk"),
+            ("DB_POOL_MODE", "bulk"),
         ])
     func badValues(variable: String, value: String) {
         let error = configError { _ = try parseConfig("[sluice]\nlisten_addr=*\n", environment: [variable: value]) }

@@ -115,7 +115,6 @@ struct ConfigIniTests {
             ("[sluice]\nserver_idle_timeout = -5\n", 2, "non-negative number of seconds"),
             ("[sluice]\nlog_connections = maybe\n", 2, "is not a boolean"),
             ("[sluice]\npool_mode = sometimes\n", 2, "is not one of session, transaction, statement"),
-            ("[sluice]\npool_mode = statement\n", 2, "pool_mode = 'statement' is not supported yet"),
             ("[databases]\nmy db = host=x\n", 2, "expected '=' after 'my'"),
             ("[databases]\n\"open = host=x\n", 2, "unterminated quoted name"),
             ("[databases]\nédb = host=x\n", 2, "need double quotes"),

@@ -124,17 +124,25 @@ struct RawProtocolStartupTests {
         }
     }
 
-    @Test("an untracked startup parameter is refused with 08P01 naming it")
-    func untrackedStartupParameterRefused() throws {
+    @Test("an unknown startup parameter fails the client with 42704 naming it, never silently dropped")
+    func unknownStartupParameterFails() throws {
         try withRawSluice { target in
             let client = try RawClient(port: target.port)
-            try client.send {
-                $0.startup([("user", target.user), ("database", target.database), ("sluice_foo", "bar")])
+            // PostgreSQL refuses this login at once (FATAL 42704). Sluice learns it when it first applies the
+            // setting on a server, and must then say so rather than run the client without it.
+            var replies: [BackendMessage] = []
+            do {
+                try target.login(client, parameters: [("sluice_foo", "bar")])
+                try client.send { $0.query("SELECT 1") }
+                replies = try client.waitForClose(timeout: .seconds(5))
+            } catch {
+                guard let refusal = client.lastLoginError else { throw error }
+                replies = [refusal]
             }
-            let replies = try client.waitForClose()
             let failure = try #require(replies.first { $0.isError }, "got \(replies)")
-            #expect(failure.sqlState == "08P01")
+            #expect(failure.sqlState == "42704", "got \(failure)")
             #expect(failure.errorMessage?.contains("sluice_foo") == true, "message does not name it: \(failure)")
+            #expect(!replies.contains { $0.dataRowColumns != nil }, "the query ran without the setting: \(replies)")
             try target.expectServing()
         }
     }

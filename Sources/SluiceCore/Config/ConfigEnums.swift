@@ -4,7 +4,7 @@ public enum PoolMode: String, Sendable, CaseIterable {
     case session
     /// After each transaction; the sidecar default.
     case transaction
-    /// After each statement. Parsed for compatibility but refused: not implemented yet.
+    /// After each statement: a client whose statement leaves a transaction open is disconnected.
     case statement
 }
 

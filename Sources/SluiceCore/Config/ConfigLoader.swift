@@ -112,14 +112,7 @@ struct ConfigLoader {
         case .implemented:
             try applyImplemented(setting)
         case .cosmetic:
-            if key.name == "unix_socket_dir" {
-                config.unixSocketDir = setting.value.isEmpty ? nil : setting.value
-                if !setting.value.isEmpty {
-                    warn(setting, "unix_socket_dir is accepted but Sluice does not create a Unix socket yet")
-                }
-            } else {
-                warn(setting, "\(key.name) is not implemented by Sluice and is ignored")
-            }
+            warn(setting, "\(key.name) is not implemented by Sluice and is ignored")
         case .restrictive:
             let harmless =
                 ConfigValue.equivalent(setting.value, key.defaultValue, as: key.valueType)
@@ -177,8 +170,15 @@ struct ConfigLoader {
                 throw fail("is not supported yet; Sluice refuses to run weaker than the file asks")
             }
             config.authType = type
+        case "cancel_wait_timeout": config.cancelWaitTimeout = try seconds()
+        case "client_idle_timeout": config.clientTimeouts.clientIdleTimeout = try seconds()
         case "client_login_timeout": config.clientLoginTimeout = try seconds()
+        case "idle_transaction_timeout": config.clientTimeouts.idleTransactionTimeout = try seconds()
+        case "query_timeout": config.clientTimeouts.queryTimeout = try seconds()
+        case "transaction_timeout": config.clientTimeouts.transactionTimeout = try seconds()
         case "default_pool_size": config.defaultPoolSize = try integer(0...Int(Int32.max))
+        case "dns_max_ttl": config.dnsMaxTTL = try seconds()
+        case "dns_nxdomain_ttl": config.dnsNXDomainTTL = try seconds()
         case "ignore_startup_parameters": config.ignoreStartupParameters = ConfigValue.list(value)
         case "listen_addr": config.listenAddresses = ConfigValue.list(value)
         case "listen_port": config.listenPort = try integer(1...65535)
@@ -187,14 +187,21 @@ struct ConfigLoader {
         case "log_pooler_errors": config.logPoolerErrors = try boolean()
         case "logfile": config.logfile = value.isEmpty ? nil : value
         case "max_client_conn": config.maxClientConn = try integer(1...Int(Int32.max))
+        case "max_db_client_connections": config.poolLimits.maxDBClientConnections = try integer(0...Int(Int32.max))
+        case "max_db_connections": config.poolLimits.maxDBConnections = try integer(0...Int(Int32.max))
         case "max_packet_size": config.maxPacketSize = try integer(1...Int(Int32.max))
+        case "max_user_client_connections":
+            config.poolLimits.maxUserClientConnections = try integer(0...Int(Int32.max))
+        case "max_user_connections": config.poolLimits.maxUserConnections = try integer(0...Int(Int32.max))
+        case "min_pool_size": config.poolLimits.minPoolSize = try integer(0...Int(Int32.max))
         case "pidfile": config.pidfile = value.isEmpty ? nil : value
         case "pkt_buf": config.pktBuf = try integer(1...Int(Int32.max))
         case "pool_mode":
             guard let mode = PoolMode(rawValue: value.lowercased()) else { throw fail("is not a known pool_mode") }
-            guard mode != .statement else { throw fail(PoolModeRules.statementRefusal) }
             config.poolMode = mode
         case "query_wait_timeout": config.queryWaitTimeout = try seconds()
+        case "reserve_pool_size": config.poolLimits.reservePoolSize = try integer(0...Int(Int32.max))
+        case "reserve_pool_timeout": config.poolLimits.reservePoolTimeout = try seconds()
         case "scram_iterations": config.scramIterations = try integer(1...SCRAMVerifier.maximumIterations)
         case "server_connect_timeout": config.serverConnectTimeout = try seconds()
         case "server_idle_timeout": config.serverIdleTimeout = try seconds()
@@ -202,17 +209,25 @@ struct ConfigLoader {
         case "server_login_retry": config.serverLoginRetry = try seconds()
         case "server_reset_query": config.serverResetQuery = value
         case "server_reset_query_always": config.serverResetQueryAlways = try boolean()
+        case "server_round_robin": config.poolLimits.serverRoundRobin = try boolean()
         case "stats_users": config.statsUsers = ConfigValue.list(value)
+        case "tcp_keepalive": config.tcpKeepalive = try boolean()
+        case "tcp_keepcnt": config.tcpKeepCount = try integer(0...Int(Int32.max))
+        case "tcp_keepidle": config.tcpKeepIdle = try integer(0...Int(Int32.max))
+        case "tcp_keepintvl": config.tcpKeepInterval = try integer(0...Int(Int32.max))
+        case "tcp_user_timeout": config.tcpUserTimeout = try integer(0...Int(Int32.max))
         case "track_extra_parameters": config.trackExtraParameters = ConfigValue.list(value)
+        case "unix_socket_dir":
+            // Checked here rather than at bind time so `--check` catches it: the socket's path must fit
+            // in sockaddr_un together with `/.s.PGSQL.<port>`.
+            guard value.utf8.count + "/.s.PGSQL.65535".utf8.count <= 107 else { throw fail("is too long") }
+            config.unixSocketDir = value.isEmpty ? nil : value
+        case "unix_socket_group": config.unixSocketGroup = value.isEmpty ? nil : value
+        case "unix_socket_mode": config.unixSocketMode = try integer(0...0o7777)
         case "workers": config.workers = try integer(1...256)
         default:
             // The table marks a key implemented that this switch does not handle.
             fatalError("config key \(setting.key.name) is marked implemented but has no parser")
         }
     }
-}
-
-/// Shared wording for the pool modes Sluice refuses.
-enum PoolModeRules {
-    static let statementRefusal = "is not supported yet; use session or transaction"
 }

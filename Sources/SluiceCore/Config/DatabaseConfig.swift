@@ -80,6 +80,20 @@ public struct UserConfig: Sendable, Equatable {
     public var poolSize: Int?
     /// `query_wait_timeout`: seconds this user's clients may wait for a server connection.
     public var queryWaitTimeout: Double?
+    /// `query_timeout` for this user's clients (see ``ClientTimeouts``).
+    public var queryTimeout: Double?
+    /// `idle_transaction_timeout` for this user's clients.
+    public var idleTransactionTimeout: Double?
+    /// `transaction_timeout` for this user's clients.
+    public var transactionTimeout: Double?
+    /// `client_idle_timeout` for this user's clients.
+    public var clientIdleTimeout: Double?
+    /// `max_user_connections`: cap on this user's server connections across databases.
+    public var maxUserConnections: Int?
+    /// `max_user_client_connections`: cap on clients logged in as this user.
+    public var maxUserClientConnections: Int?
+    /// `reserve_pool_size`: extra servers for this user's pools; wins over the database's.
+    public var reservePoolSize: Int?
 
     /// An entry with only a name; everything else inherits.
     public init(name: String) {

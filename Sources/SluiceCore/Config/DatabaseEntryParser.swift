@@ -25,11 +25,18 @@ enum DatabaseEntryParser {
             switch key {
             case "dbname": database.dbname = text
             case "host":
-                // TODO: Unix-socket backends and host lists; one TCP host for now.
-                guard !text.hasPrefix("/"), !text.hasPrefix("@"), !text.contains(",") else {
-                    throw fail(refusal(key, text))
+                // A comma list of host names, addresses, socket directories (`/dir`) or abstract
+                // socket names (`@name`), as PgBouncer takes it.
+                let hosts = text.split(separator: ",", omittingEmptySubsequences: false).map {
+                    $0.configTrimmed()
                 }
-                database.host = text
+                if let bad = hosts.first(where: { $0.isEmpty || $0.utf8.count + "/.s.PGSQL.65535".utf8.count > 107 }) {
+                    throw fail(
+                        bad.isEmpty
+                            ? "host = '\(text)' has an empty entry"
+                            : "host = '\(text)': the socket path for '\(bad)' is too long")
+                }
+                database.host = hosts.joined(separator: ",")
             case "port": database.port = try reader.integer(1...65535)
             case "user": database.user = text
             case "password": database.password = text
@@ -38,13 +45,12 @@ enum DatabaseEntryParser {
             case "auth_user", "auth_query", "auth_dbname":
                 throw fail(refusal(key, text))
             case "pool_size": database.poolSize = try reader.integer(0...Int(Int32.max))
-            // TODO: warm-up and reserve pools; until then only their "off" value loads.
-            case "min_pool_size", "reserve_pool_size", "reserve_pool":
-                guard try reader.integer(0...Int(Int32.max)) == 0 else { throw fail(refusal(key, text)) }
+            case "min_pool_size": database.minPoolSize = try reader.integer(0...Int(Int32.max))
+            case "reserve_pool_size", "reserve_pool": database.reservePoolSize = try reader.integer(0...Int(Int32.max))
             case "pool_mode": database.poolMode = try reader.poolMode()
-            // TODO: caps across a database's pools; until then only their "off" value loads.
-            case "max_db_connections", "max_db_client_connections":
-                guard try reader.integer(0...Int(Int32.max)) == 0 else { throw fail(refusal(key, text)) }
+            case "max_db_connections": database.maxDBConnections = try reader.integer(0...Int(Int32.max))
+            case "max_db_client_connections":
+                database.maxDBClientConnections = try reader.integer(0...Int(Int32.max))
             case "server_lifetime": database.serverLifetime = try reader.seconds()
             case "query_wait_timeout": database.queryWaitTimeout = try reader.optionalSeconds()
             case "load_balance_hosts":
@@ -97,12 +103,13 @@ enum DatabaseEntryParser {
             case "pool_mode": user.poolMode = try reader.poolMode()
             case "pool_size": user.poolSize = try reader.integer(0...Int(Int32.max))
             case "query_wait_timeout": user.queryWaitTimeout = try reader.optionalSeconds()
-            case "reserve_pool_size", "max_user_connections", "max_user_client_connections":
-                guard try reader.integer(0...Int(Int32.max)) == 0 else { throw fail(refusal(key, text)) }
-                warnings.append(notImplemented(key, file: file, line: line))
-            case "query_timeout", "idle_transaction_timeout", "transaction_timeout", "client_idle_timeout":
-                guard try reader.seconds() == 0 else { throw fail(refusal(key, text)) }
-                warnings.append(notImplemented(key, file: file, line: line))
+            case "reserve_pool_size": user.reservePoolSize = try reader.integer(0...Int(Int32.max))
+            case "max_user_connections": user.maxUserConnections = try reader.integer(0...Int(Int32.max))
+            case "max_user_client_connections": user.maxUserClientConnections = try reader.integer(0...Int(Int32.max))
+            case "query_timeout": user.queryTimeout = try reader.seconds()
+            case "idle_transaction_timeout": user.idleTransactionTimeout = try reader.seconds()
+            case "transaction_timeout": user.transactionTimeout = try reader.seconds()
+            case "client_idle_timeout": user.clientIdleTimeout = try reader.seconds()
             default:
                 throw fail("unknown parameter '\(key)'")
             }
@@ -149,7 +156,6 @@ private struct EntryValueReader {
         guard let mode = PoolMode(rawValue: text.lowercased()) else {
             throw fail("pool_mode = '\(text)' is not one of session, transaction, statement")
         }
-        guard mode != .statement else { throw fail("pool_mode = '\(text)' \(PoolModeRules.statementRefusal)") }
         return mode
     }
 }

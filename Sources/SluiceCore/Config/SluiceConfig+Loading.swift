@@ -95,10 +95,7 @@ extension SluiceConfig {
         }
         if let text = Self.nonEmpty(environment["DB_POOL_MODE"]) {
             guard let mode = PoolMode(rawValue: text.lowercased()) else {
-                throw fail("DB_POOL_MODE", "= '\(text)' must be session or transaction")
-            }
-            guard mode != .statement else {
-                throw fail("DB_POOL_MODE", "= '\(text)' \(PoolModeRules.statementRefusal)")
+                throw fail("DB_POOL_MODE", "= '\(text)' must be session, transaction or statement")
             }
             poolMode = mode
         }
@@ -107,16 +104,15 @@ extension SluiceConfig {
     /// Checks that only make sense once the file and the environment are both applied.
     mutating func checkFileConfig() {
         let file = sourceFile ?? ConfigError.environmentFile
-        if listenAddresses.isEmpty {
-            // PgBouncer would then accept only Unix-socket clients, i.e. local ones. Sluice has no
-            // Unix socket yet; loopback TCP admits the same local clients (the socket's default mode
-            // lets every local user connect), and a restrictive unix_socket_mode was refused earlier.
+        if listenAddresses.isEmpty && unixSocketDir == nil {
+            // PgBouncer refuses to start with nowhere to listen; Sluice keeps its earlier behaviour of
+            // local TCP, which admits the same clients a default Unix socket would, and says so.
             listenAddresses = ["127.0.0.1"]
             warnings.append(
                 ConfigDiagnostic(
                     file: file, line: nil,
-                    message: "listen_addr is not set: PgBouncer would accept only Unix-socket clients; "
-                        + "Sluice has no Unix socket yet and listens on 127.0.0.1 instead"))
+                    message: "listen_addr and unix_socket_dir are both empty: PgBouncer would refuse to start; "
+                        + "Sluice listens on 127.0.0.1 instead"))
         }
         switch authType {
         case .trust, .md5, .scramSHA256, .plain:

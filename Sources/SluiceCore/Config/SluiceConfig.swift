@@ -8,9 +8,27 @@ public struct SluiceConfig: Sendable, Equatable {
     public var listenAddresses: [String]
     /// `listen_port`: TCP port to listen on.
     public var listenPort: Int
-    /// `unix_socket_dir`: where PgBouncer would put its Unix socket. Kept for when Sluice has
-    /// one; no socket is created yet. Nil when disabled or in sidecar mode.
+    /// `unix_socket_dir`: directory of the Unix-socket listener (`.s.PGSQL.<listen_port>`) and of
+    /// servers whose entry sets no `host`. Nil when disabled (empty) or in sidecar mode.
     public var unixSocketDir: String?
+    /// `unix_socket_mode`: permissions of the Unix-socket file.
+    public var unixSocketMode: Int = 0o777
+    /// `unix_socket_group`: group that owns the Unix-socket file; nil keeps the process's group.
+    public var unixSocketGroup: String? = nil
+    /// `tcp_keepalive`: turn TCP keepalive on for client and server sockets.
+    public var tcpKeepalive: Bool = true
+    /// `tcp_keepidle`: seconds before the first keepalive probe; 0 keeps the kernel's value.
+    public var tcpKeepIdle: Int = 0
+    /// `tcp_keepintvl`: seconds between keepalive probes; 0 keeps the kernel's value.
+    public var tcpKeepInterval: Int = 0
+    /// `tcp_keepcnt`: unanswered probes before a connection is dropped; 0 keeps the kernel's value.
+    public var tcpKeepCount: Int = 0
+    /// `tcp_user_timeout`: milliseconds sent data may stay unacknowledged; 0 keeps the kernel's value.
+    public var tcpUserTimeout: Int = 0
+    /// `dns_max_ttl`: seconds a resolved host name is reused.
+    public var dnsMaxTTL: Double = 15
+    /// `dns_nxdomain_ttl`: seconds a failed lookup is remembered.
+    public var dnsNXDomainTTL: Double = 15
     /// `auth_type`: how clients authenticate. Only implemented methods load.
     public var authType: AuthType
     /// `auth_file`: path of the user list, resolved against the config file's directory.
@@ -75,6 +93,12 @@ public struct SluiceConfig: Sendable, Equatable {
     public var warnings: [ConfigDiagnostic]
     /// The main config file; nil when running from the environment only (sidecar mode).
     public var sourceFile: String?
+    /// `query_timeout`, `idle_transaction_timeout`, `transaction_timeout`, `client_idle_timeout`.
+    public var clientTimeouts = ClientTimeouts()
+    /// `cancel_wait_timeout`: seconds a forwarded cancel request may take before it is dropped.
+    public var cancelWaitTimeout: Double = 10
+    /// Server and client caps, reserve and minimum pools, idle-server order (see ``PoolLimits``).
+    public var poolLimits = PoolLimits()
 
     /// The settings of a file that sets nothing: PgBouncer's defaults.
     public static let pgbouncerDefaults = SluiceConfig(

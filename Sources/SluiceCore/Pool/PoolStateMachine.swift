@@ -2,19 +2,42 @@
 public enum PoolAction: Equatable, Sendable {
     /// Link this server to this client; the server leaves the idle list.
     case assign(server: Int, client: Int)
-    /// Open one more server connection; the client waits for it.
-    case openServer
+    /// Open one more server connection; the client waits for it. `reserve` says it is one of the
+    /// `reserve_pool_size` extras, which operators want to see in the log.
+    case openServer(reserve: Bool)
     /// The client waits in line.
     case wait
+    /// Server logins have been failing within `server_login_retry` and nothing could serve the client:
+    /// it should be turned away with the remembered error instead of waiting for a retry.
+    case failFast
     /// Nothing to do.
     case none
 }
 
-/// Hands servers of one pool to clients, never exceeding `maxServers` and serving waiters first come,
-/// first served. Holds only identifiers, so it runs and is tested without sockets.
+/// Hands servers of one pool to clients, never exceeding `maxServers` (plus the reserve once a client
+/// has waited `reserveTimeout`) and serving waiters first come, first served. Holds only identifiers
+/// and times, so it runs and is tested without sockets.
+///
+/// Caps shared with other pools (`max_db_connections`, `max_user_connections`) live in
+/// ``ServerConnectionCaps``: when the driver cannot get a slot there for an `.openServer`, it calls
+/// ``openDenied()`` and retries when a slot frees.
 public struct PoolStateMachine: Sendable {
     public var maxServers: Int
-    /// Idle servers, most recently used last (PgBouncer's LIFO default keeps the pool warm and small).
+    /// `reserve_pool_size`: servers allowed beyond `maxServers` for clients that waited too long.
+    public var reserveSize = 0
+    /// `reserve_pool_timeout`: how long the oldest waiter must have waited before the reserve is used.
+    /// PgBouncer treats 0 as "never use the reserve", and so does Sluice.
+    public var reserveTimeout: Double = 5
+    /// `server_round_robin`: lend the idle server that has been idle longest (FIFO) instead of the one
+    /// used last (LIFO, PgBouncer's default, which keeps the pool warm and lets extras time out).
+    public var roundRobin = false
+    /// `min_pool_size`, already limited by the pool's size.
+    public var minSize = 0
+    /// `server_login_retry`: after a failed login or connect, how long no new attempt is made.
+    public var loginRetry: Double = 15
+    /// When the last connection attempt failed; cleared by the next successful login.
+    public private(set) var loginFailedAt: Double?
+    /// Idle servers, most recently used last.
     public private(set) var idle: [Int] = []
     public private(set) var active: Set<Int> = []
     /// Servers being connected or logging in.
@@ -34,15 +57,28 @@ public struct PoolStateMachine: Sendable {
     public var totalServers: Int { idle.count + active.count + opening }
     public var waitingCount: Int { waiters.count - waitersHead }
     public var oldestWaitSince: Double? { waitersHead < waiters.count ? waiters[waitersHead].since : nil }
+    /// More clients wait than connections are being opened for them.
+    public var needsServer: Bool { waitingCount > opening }
+
+    /// Whether `server_login_retry` still holds back new connection attempts.
+    public func isLoginBackingOff(now: Double) -> Bool {
+        guard let failedAt = loginFailedAt else { return false }
+        return now - failedAt < loginRetry
+    }
 
     /// A client needs a server now.
     public mutating func clientRequestedServer(_ client: Int, now: Double) -> PoolAction {
-        if waitingCount == 0, let server = idle.popLast() {
+        if waitingCount == 0, let server = takeIdle() {
             active.insert(server)
             return .assign(server: server, client: client)
         }
+        // PgBouncer's fast fail: with logins failing and no server that could ever serve the client,
+        // waiting would only end in query_wait_timeout.
+        if isLoginBackingOff(now: now), active.isEmpty, idle.isEmpty, opening == 0 {
+            return .failFast
+        }
         waiters.append(Waiter(client: client, since: now))
-        return openIfRoom()
+        return openIfRoom(now: now)
     }
 
     /// A server finished logging in or was released by its client, clean and idle.
@@ -50,6 +86,7 @@ public struct PoolStateMachine: Sendable {
         if fromOpening {
             precondition(opening > 0, "a server finished opening but none was opening")
             opening -= 1
+            loginFailedAt = nil
         } else {
             active.remove(server)
         }
@@ -62,22 +99,31 @@ public struct PoolStateMachine: Sendable {
     }
 
     /// A server is gone, from whatever list it was on. Returns `.openServer` when waiters need a replacement.
-    public mutating func serverClosed(_ server: Int) -> PoolAction {
+    public mutating func serverClosed(_ server: Int, now: Double) -> PoolAction {
         if active.remove(server) == nil, let i = idle.firstIndex(of: server) {
             idle.remove(at: i)
         }
-        return waitingCount > 0 ? openIfRoom() : .none
+        return waitingCount > 0 ? openIfRoom(now: now) : .none
     }
 
-    /// Opening a server failed before it could be used. Returns the waiters that should be failed when
-    /// no other connection attempt is under way that could still serve them.
-    public mutating func serverOpenFailed() -> [Int] {
+    /// Opening a server failed before it could be used. Starts the `server_login_retry` back-off and
+    /// returns the waiters that should be failed because no other attempt is under way that could still
+    /// serve them.
+    public mutating func serverOpenFailed(now: Double) -> [Int] {
         precondition(opening > 0, "an open failed but none was opening")
         opening -= 1
+        loginFailedAt = now
         if opening > 0 || !active.isEmpty || !idle.isEmpty { return [] }
         var failed: [Int] = []
         while let waiter = popWaiter() { failed.append(waiter.client) }
         return failed
+    }
+
+    /// The driver could not open the server `.openServer` asked for (a cap shared with other pools is
+    /// full); the pool waits for a slot instead.
+    public mutating func openDenied() {
+        precondition(opening > 0, "an open was denied but none was opening")
+        opening -= 1
     }
 
     /// A waiting client gave up or disconnected.
@@ -98,19 +144,53 @@ public struct PoolStateMachine: Sendable {
         return expired
     }
 
-    /// An idle server is being taken out (idle timeout, lifetime): it leaves the idle list.
+    /// An idle server is being taken out (idle timeout, lifetime, eviction): it leaves the idle list.
     public mutating func idleServerRetired(_ server: Int) -> Bool {
         guard let i = idle.firstIndex(of: server) else { return false }
         idle.remove(at: i)
         return true
     }
 
-    /// Starts opening servers for waiters while the cap allows.
-    public mutating func openIfRoom() -> PoolAction {
+    /// Starts opening servers for waiters while the pool size, or the reserve, allows.
+    public mutating func openIfRoom(now: Double) -> PoolAction {
         // One connection in progress per waiter at most: a slow server should not be hit by a storm.
-        guard totalServers < maxServers, opening < waitingCount else { return .wait }
-        opening += 1
-        return .openServer
+        guard opening < waitingCount else { return .wait }
+        if loginFailedAt != nil {
+            // After a failure: nothing until server_login_retry has passed, then one attempt at a time.
+            if isLoginBackingOff(now: now) || opening > 0 { return .wait }
+        }
+        if totalServers < maxServers {
+            opening += 1
+            return .openServer(reserve: false)
+        }
+        if reserveSize > 0, reserveTimeout > 0, let since = oldestWaitSince, now - since >= reserveTimeout,
+            totalServers < maxServers + reserveSize
+        {
+            opening += 1
+            return .openServer(reserve: true)
+        }
+        return .wait
+    }
+
+    /// How many servers to open now so the pool holds `minSize`, all at once rather than one per tick.
+    /// The driver decides whether the pool qualifies (PgBouncer: it has clients, or a forced user).
+    public mutating func openForMinimum(now: Double) -> Int {
+        let target = min(minSize, maxServers)
+        guard totalServers < target else { return 0 }
+        if loginFailedAt != nil {
+            if isLoginBackingOff(now: now) || opening > 0 { return 0 }
+            opening += 1
+            return 1
+        }
+        let count = target - totalServers
+        opening += count
+        return count
+    }
+
+    /// The server to lend next: the newest idle one, or the oldest under `server_round_robin`.
+    private mutating func takeIdle() -> Int? {
+        guard !idle.isEmpty else { return nil }
+        return roundRobin ? idle.removeFirst() : idle.removeLast()
     }
 
     private mutating func popWaiter() -> Waiter? {

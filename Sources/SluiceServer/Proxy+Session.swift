@@ -1,0 +1,28 @@
+import SluiceCore
+
+/// Giving a server the session a client expects before its requests run there.
+extension Proxy {
+    /// Queues, ahead of the client's requests, the `SET`s that make `server` look like the client's own
+    /// connection: its reported parameters (client_encoding, TimeZone, …, compared with what the server
+    /// reported) and its other startup settings (`options`, `search_path`, …). Settings a previous client
+    /// had applied and this one lacks are reset.
+    func restoreSession(of client: ClientConnection, on server: ServerConnection) {
+        var sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) ?? ""
+        // Non-reported settings cannot be observed, so they are replayed whenever the server was last used
+        // by someone else: that client may have changed them.
+        if server.lastClientID != client.id && !(client.startupSettings.isEmpty && server.appliedSettings.isEmpty) {
+            var wanted: [String: (name: String, value: String)] = [:]
+            for setting in client.startupSettings { wanted[setting.name.lowercased()] = setting }
+            for (key, applied) in server.appliedSettings where wanted[key] == nil {
+                sql += "RESET \(ParameterSet.quoteIdentifier(applied.name));"
+            }
+            for setting in client.startupSettings {
+                sql +=
+                    "SET \(ParameterSet.quoteIdentifier(setting.name)) TO \(ParameterSet.quoteLiteral(setting.value));"
+            }
+            server.appliedSettings = wanted
+        }
+        server.lastClientID = client.id
+        if !sql.isEmpty { server.sendSluiceQuery(sql, purpose: .parameterRestore) }
+    }
+}

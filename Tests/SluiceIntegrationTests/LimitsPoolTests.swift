@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+/// Reserve and minimum pools, `server_login_retry` and `server_round_robin` within one pool.
+@Suite("Pool limits within a pool")
+struct LimitsPoolTests {
+    @Test("reserve_pool_size lends an extra server once a client has waited reserve_pool_timeout")
+    func reservePool() throws {
+        let proxied = try ProxiedDatabase(
+            settings: ["reserve_pool_size": "1", "reserve_pool_timeout": "0.5", "query_wait_timeout": "20"],
+            poolSize: 1)
+        defer { proxied.stop() }
+        let holder = try proxied.connect()
+        try holder.exec("BEGIN")
+        #expect(try holder.value("SELECT 1") == "1")
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        let waiter = BackgroundQuery(
+            port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password,
+            database: proxied.database)
+        #expect(waiter.wait(timeout: .seconds(8)) == "served", "\(proxied.sluice.logTail())")
+        let waited = clock.now - started
+        #expect(waited >= .milliseconds(400), "the reserve must not be used before the timeout: \(waited)")
+        #expect(try proxied.serverPIDs().count == 2, "one pool server plus one from the reserve")
+        #expect(proxied.sluice.stderrText.contains("reserve_pool"))
+        try holder.exec("COMMIT")
+    }
+
+    @Test("min_pool_size opens the minimum for a pool in use, and server_idle_timeout keeps it")
+    func minPoolSize() throws {
+        let proxied = try ProxiedDatabase(
+            settings: ["min_pool_size": "3", "server_idle_timeout": "1"], poolSize: 5)
+        defer { proxied.stop() }
+        #expect(try proxied.serverPIDs().isEmpty, "no pool exists before a client comes")
+        let client = try proxied.connect()
+        #expect(try client.value("SELECT 1") == "1")
+        let reached = waitUntil(timeout: .seconds(5)) { (try? proxied.serverPIDs().count) == 3 }
+        #expect(reached, "servers: \((try? proxied.serverPIDs()) ?? []); \(proxied.sluice.logTail())")
+        sleep(for: .seconds(2))
+        #expect(try proxied.serverPIDs().count == 3, "idle timeout must not go under min_pool_size")
+    }
+
+    @Test("after a failed server login, new clients fail fast until server_login_retry passes")
+    func serverLoginRetry() throws {
+        let proxied = try ProxiedDatabase(settings: ["server_login_retry": "3"])
+        defer { proxied.stop() }
+        let role = proxied.role.name
+        // Sluice still checks clients against the userlist's password; PostgreSQL now wants another.
+        try proxied.cluster.superuserSQL("ALTER ROLE \(role) PASSWORD \(sqlLiteral(randomPassword()))")
+        let first = #expect(throws: PQError.self) { try proxied.connect().exec("SELECT 1") }
+        #expect(first?.sqlState == "28P01", "\(String(describing: first))")
+
+        try proxied.cluster.superuserSQL("ALTER ROLE \(role) PASSWORD \(sqlLiteral(proxied.role.password))")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let fast = #expect(throws: PQError.self) { try proxied.connect().exec("SELECT 1") }
+        #expect(clock.now - started < .seconds(2))
+        #expect(fast?.message.contains("server_login_retry") == true, "\(String(describing: fast))")
+
+        sleep(for: .seconds(3))
+        #expect(try proxied.connect().value("SELECT 'recovered'") == "recovered", "\(proxied.sluice.logTail())")
+    }
+
+    @Test("server_round_robin lends the server idle longest instead of the one used last")
+    func serverRoundRobin() throws {
+        let proxied = try ProxiedDatabase(settings: ["server_round_robin": "1"], poolSize: 2)
+        defer { proxied.stop() }
+        let a = try proxied.connect()
+        let b = try proxied.connect()
+        try a.exec("BEGIN")
+        let first = try a.value("SELECT pg_backend_pid()")
+        try b.exec("BEGIN")
+        let second = try b.value("SELECT pg_backend_pid()")
+        #expect(first != second)
+        try a.exec("COMMIT")  // idle longest
+        try b.exec("COMMIT")  // used last
+        let c = try proxied.connect()
+        #expect(try c.value("SELECT pg_backend_pid()") == first, "LIFO would have lent \(second ?? "?")")
+    }
+}
