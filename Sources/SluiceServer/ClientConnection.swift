@@ -69,6 +69,7 @@ final class ClientConnection: Connection {
             processInput()
             if isClosed || isWaitingForServer { return }
             if let server, server.outputIsCongested {
+                if peerHungUp { return gone("client closed the connection while its data was still queued") }
                 stalledByPeer = true
                 return
             }
@@ -302,9 +303,29 @@ final class ClientConnection: Connection {
             }
             guard let server else { return }
             if !server.tracker.clientRequestInFlight { server.requestStartedAt = proxy.coarseNow }
+            if (code == .parse || code == .query) && !server.holdsClientStatements && createsPreparedStatement(code) {
+                server.holdsClientStatements = true
+            }
             server.tracker.frontendMessageSent(code.rawValue)
             forwardMessage(totalLength: header.totalLength, into: &server.output)
         }
+    }
+
+    /// Whether the message at the front of the input may create a prepared statement that would outlive
+    /// the transaction: a Parse with a name, or a simple Query that begins with PREPARE. Only the first
+    /// bytes are looked at; when they have not arrived yet the answer is yes.
+    private func createsPreparedStatement(_ code: FrontendMessageCode) -> Bool {
+        let available = input.readableBytes - 5
+        guard available > 0 else { return true }
+        if code == .parse { return input.byte(at: 5) != 0 }
+        var offset = 5
+        while offset < input.readableBytes, [0x20, 0x09, 0x0A, 0x0D, 0x28].contains(input.byte(at: offset)) {
+            offset += 1
+        }
+        let word = Array("prepare".utf8)
+        guard input.readableBytes - offset >= word.count else { return true }
+        for (i, letter) in word.enumerated() where input.byte(at: offset + i) | 0x20 != letter { return false }
+        return true
     }
 
     /// The server forwarded a ReadyForQuery to this client.

@@ -27,6 +27,10 @@ class Connection: EventHandler {
     var passthrough = Passthrough.none
     /// Stopped reading because the peer's output is full; the peer resumes this side once it drains.
     var stalledByPeer = false
+    /// The kernel reported that the peer closed or reset the connection. Input already buffered is still
+    /// processed, but a side that cannot make progress any more is closed at once instead of waiting on a
+    /// peer that will never read.
+    var peerHungUp = false
     var logger: Logger
 
     /// Output above this stops the peer from reading more: back-pressure instead of unbounded buffering.
@@ -50,6 +54,7 @@ class Connection: EventHandler {
         if events & (EventBits.input | EventBits.hangup | EventBits.error | EventBits.readHangup) != 0 {
             readable = true
         }
+        if events & (EventBits.hangup | EventBits.error | EventBits.readHangup) != 0 { peerHungUp = true }
         if events & EventBits.output != 0 { writable = true }
         drive()
     }

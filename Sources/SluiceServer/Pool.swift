@@ -10,10 +10,11 @@ struct PoolKey: Hashable, CustomStringConvertible {
 /// The server connections of one (database, user) pair to one backend, and the clients waiting for them.
 final class Pool {
     let key: PoolKey
-    let host: String
-    let port: Int
+    /// Where servers are opened; a reload that changes them marks existing servers for closing.
+    var host: String
+    var port: Int
     /// The database name on the server, which may differ from the name clients use.
-    let serverDatabase: String
+    var serverDatabase: String
     let serverUser: String
     var credential: ServerCredential
     var mode: PoolMode

@@ -43,15 +43,27 @@ extension Proxy {
         }
     }
 
-    func link(serverID: Int, clientID: Int, pool: Pool) {
+    func link(serverID: Int, clientID: Int, pool: Pool, justChecked: Bool = false) {
         guard let server = pool.servers[serverID] else { preconditionFailure("pool lent unknown server \(serverID)") }
         guard let client = clients[clientID], !client.isClosed else {
             // The waiter left between being chosen and being linked: the server goes straight back.
             return returnToPool(server)
         }
-        client.isWaitingForServer = false
         server.state = .active
+        let now = Syscall.monotonicNow()
+        // A server fresh from login, or just checked, needs no check.
+        if server.lentBefore && !justChecked && now - server.idleSince >= config.serverCheckDelay {
+            // Long idle: it may have died quietly. Check it before the client's requests go there; the
+            // client keeps waiting until the check's ReadyForQuery.
+            server.checkingForClient = client
+            server.checkStartedAt = now
+            server.sendSluiceQuery(config.serverCheckQuery, purpose: .serverCheck)
+            server.flushOrLose()
+            return
+        }
+        client.isWaitingForServer = false
         server.client = client
+        server.lentBefore = true
         client.server = server
         if case .awaitingWelcome = client.state, let welcome = pool.welcome {
             client.finishLogin(welcome: welcome)
@@ -131,7 +143,25 @@ extension Proxy {
     /// A server received a ReadyForQuery: decide whether it can go back to the pool.
     func serverBecameQuiet(_ server: ServerConnection) {
         guard server.tracker.isQuiet else { return }
+        if let checked = server.checkingForClient ?? nil, server.client == nil {
+            server.checkingForClient = nil
+            if server.closeWhenReleased || !server.tracker.isIdle {
+                server.retire("server_check_query failed")
+                serverRemoved(server)
+                return requeue(checked)
+            }
+            server.idleSince = Syscall.monotonicNow()
+            return link(serverID: server.id, clientID: checked.id, pool: server.pool, justChecked: true)
+        }
         if let client = server.client {
+            if server.pool.mode == .session, server.closeWhenReleased, config.serverFastClose, server.tracker.isIdle {
+                // server_fast_close: the session survives, on a fresh server from its next transaction on.
+                client.server = nil
+                server.client = nil
+                server.retire("server_fast_close")
+                serverRemoved(server)
+                return
+            }
             guard server.pool.mode != .session, server.tracker.isIdle else { return }
             if case .forward = client.passthrough { return }
             release(server)
@@ -151,8 +181,12 @@ extension Proxy {
         guard let client = server.client else { return }
         client.server = nil
         server.client = nil
+        var resetting = false
         if config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
             server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
+            resetting = true
+        }
+        if resetting {
             server.flushOrLose()
         } else {
             returnToPool(server)
@@ -168,13 +202,9 @@ extension Proxy {
             server.releaseWhenCancelsLand = true
             return
         }
-        // TODO: PgBouncer spreads lifetime closes so a pool opened at once does not reconnect at once; here
-        // every server of such a pool reaches server_lifetime together and is replaced in one burst.
-        if server.closeWhenReleased || paused
-            || (pool.serverLifetime > 0 && now - server.createdAt >= pool.serverLifetime)
-        {
+        if server.closeWhenReleased || paused || server.lifetimeReached(now) {
             server.retire(
-                server.closeWhenReleased ? "reset failed" : paused ? "pool paused" : "server_lifetime reached")
+                server.closeWhenReleased ? "marked for closing" : paused ? "pool paused" : "server_lifetime reached")
             serverRemoved(server)
             return
         }
@@ -194,7 +224,19 @@ extension Proxy {
         perform(pool.machine.serverClosed(server.id, now: Syscall.monotonicNow()), pool: pool)
     }
 
+    /// A client whose server failed its check asks again, without losing its place to a timeout.
+    func requeue(_ client: ClientConnection) {
+        guard !client.isClosed else { return }
+        client.isWaitingForServer = false
+        acquireServer(for: client)
+    }
+
     func serverLost(_ server: ServerConnection, reason: String) {
+        if let checked = server.checkingForClient {
+            server.checkingForClient = nil
+            serverRemoved(server)
+            return requeue(checked)
+        }
         if let client = server.client {
             client.server = nil
             server.client = nil
@@ -214,7 +256,14 @@ extension Proxy {
         if let server = client.server {
             client.server = nil
             server.client = nil
-            detach(server)
+            if case .forward = client.passthrough {
+                // Part of a message already went to the server; anything Sluice sent now would be read as
+                // the rest of it.
+                server.retire("client left in the middle of a message")
+                serverRemoved(server)
+            } else {
+                detach(server)
+            }
         }
         if shutdown != nil && clients.isEmpty {
             logger.info("all clients have left, shutting down")

@@ -8,6 +8,13 @@ extension Proxy {
     /// had applied and this one lacks are reset.
     func restoreSession(of client: ClientConnection, on server: ServerConnection) {
         var sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) ?? ""
+        if server.holdsClientStatements && server.lastClientID != client.id {
+            // Named statements belong to the client that prepared them; nobody else may run them.
+            // TODO: track statements per client and prepare them on whichever server it gets; until then a
+            // client's statements survive only while it keeps getting the same server back.
+            sql = "DEALLOCATE ALL;" + sql
+            server.holdsClientStatements = false
+        }
         // Non-reported settings cannot be observed, so they are replayed whenever the server was last used
         // by someone else: that client may have changed them.
         if server.lastClientID != client.id && !(client.startupSettings.isEmpty && server.appliedSettings.isEmpty) {

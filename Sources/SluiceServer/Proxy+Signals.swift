@@ -71,6 +71,40 @@ extension Proxy {
             pool.queryWaitTimeout = user?.queryWaitTimeout ?? database.queryWaitTimeout ?? fresh.queryWaitTimeout
             pool.serverLifetime = database.serverLifetime ?? fresh.serverLifetime
             configureLimits(pool, database: database, user: user, config: fresh)
+            // A changed password reaches the next server login; keys proven by clients stay valid only while
+            // the userlist still holds a SCRAM verifier for the user.
+            if let credential = serverCredential(database: database, serverUser: pool.serverUser, config: fresh) {
+                pool.credential = credential
+            } else if case .scram? = fresh.userList.users[pool.serverUser], case .scramKeys = pool.credential {
+                // Keep the keys a client proved: the verifier they match is still the user's secret.
+            } else {
+                pool.credential = .none
+            }
+            // A smaller pool takes effect now: idle servers above the new size close.
+            for server in Array(pool.servers.values) where pool.machine.totalServers > pool.machine.maxServers {
+                if server.isIdleInPool, pool.machine.idleServerRetired(server.id) {
+                    server.retire("pool_size lowered")
+                    serverRemoved(server)
+                }
+            }
+            let host = database.host ?? fresh.unixSocketDir ?? "127.0.0.1"
+            let port = database.port ?? 5432
+            let dbname = database.dbname ?? key.database
+            if host != pool.host || port != pool.port || dbname != pool.serverDatabase {
+                // Servers of the old target finish what they do and close; new ones go to the new target.
+                pool.logger.info(
+                    "server address changed; reconnecting the pool", [("host", host), ("port", "\(port)")])
+                pool.host = host
+                pool.port = port
+                pool.serverDatabase = dbname
+                for server in Array(pool.servers.values) {
+                    server.closeWhenReleased = true
+                    if server.isIdleInPool, pool.machine.idleServerRetired(server.id) {
+                        server.retire("server address changed")
+                        serverRemoved(server)
+                    }
+                }
+            }
         }
         var kept = fresh
         kept.listenAddresses = config.listenAddresses

@@ -30,7 +30,7 @@ extension Proxy {
                         server.retire("server_idle_timeout reached")
                         serverRemoved(server)
                     }
-                } else if server.pool.serverLifetime > 0 && now - server.createdAt >= server.pool.serverLifetime {
+                } else if server.lifetimeReached(now) {
                     if server.pool.machine.idleServerRetired(server.id) {
                         server.retire("server_lifetime reached")
                         serverRemoved(server)
@@ -42,6 +42,9 @@ extension Proxy {
                 }
             case .active:
                 if let client = server.client { checkTimeouts(of: client, on: server, now: now) }
+                if server.checkingForClient != nil, now - server.checkStartedAt >= max(1, config.serverConnectTimeout) {
+                    server.lost("server_check_query got no answer within server_connect_timeout")
+                }
             case .closed:
                 break
             }

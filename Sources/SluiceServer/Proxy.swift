@@ -232,6 +232,17 @@ public final class Proxy {
         return made
     }
 
+    /// What Sluice logs in to the server with, from the database entry or the auth_file. Nil when only a
+    /// SCRAM verifier is known: the keys come from a client's proof.
+    func serverCredential(database: DatabaseConfig, serverUser: String, config: SluiceConfig) -> ServerCredential? {
+        if let password = database.password { return .password(password) }
+        switch config.userList.users[serverUser] {
+        case .plain(let password)?: return .password(password)
+        case .md5(let hash)?: return .md5Hash(hash)
+        case .scram?, nil: return nil
+        }
+    }
+
     func logAuthenticationFailure(_ client: ClientConnection, _ error: ErrorFields) {
         client.logger.warning("authentication failed", [("sqlstate", error.sqlState)])
     }
@@ -257,16 +268,7 @@ public final class Proxy {
         let serverUser = database.user ?? client.user
         let key = PoolKey(database: client.database, user: serverUser)
         if let existing = pools[key] { return existing }
-        let credential: ServerCredential
-        if let password = database.password {
-            credential = .password(password)
-        } else {
-            switch config.userList.users[serverUser] {
-            case .plain(let password)?: credential = .password(password)
-            case .md5(let hash)?: credential = .md5Hash(hash)
-            case .scram?, nil: credential = .none
-            }
-        }
+        let credential = serverCredential(database: database, serverUser: serverUser, config: config) ?? .none
         let user = config.users[client.user]
         let mode = user?.poolMode ?? database.poolMode ?? config.poolMode
         let size = user?.poolSize ?? database.poolSize ?? config.defaultPoolSize

@@ -39,6 +39,22 @@ final class ServerConnection: Connection {
     var appliedSettings: [String: (name: String, value: String)] = [:]
     /// The client that last used this server: when it comes back, the session is as it left it.
     var lastClientID = 0
+    /// The client this server is being checked for (`server_check_query`); it is linked once the check passes.
+    weak var checkingForClient: ClientConnection?
+    var checkStartedAt: Double = 0
+    /// Whether a client ever had this server: only those can have gone stale while idle.
+    var lentBefore = false
+    /// A client may have left named prepared statements here. In transaction mode they are deallocated
+    /// before the server goes to someone else, who could otherwise run them.
+    var holdsClientStatements = false
+    /// A random share (0–20 %) taken off `server_lifetime` for this connection, so servers opened together
+    /// are not all replaced together.
+    let lifetimeJitter = Double.random(in: 0..<0.2)
+
+    /// Whether `server_lifetime` (shortened by this connection's jitter) has run out.
+    func lifetimeReached(_ now: Double) -> Bool {
+        pool.serverLifetime > 0 && now - createdAt >= pool.serverLifetime * (1 - lifetimeJitter)
+    }
 
     init(id: Int, transport: any Transport, pool: Pool, proxy: Proxy, now: Double) {
         self.pool = pool
@@ -92,6 +108,8 @@ final class ServerConnection: Connection {
             processInput()
             if isClosed { return }
             if let client, client.outputIsCongested {
+                if client.peerHungUp { return client.gone("client closed the connection while replies were queued") }
+                if peerHungUp { return lost("server closed the connection while replies were queued") }
                 stalledByPeer = true
                 return
             }

@@ -71,24 +71,56 @@ if checkOnly {
     exit(0)
 }
 
+// logfile: lines go there as well as to stderr, appended, as PgBouncer does.
+let runLogger: Logger = {
+    var withFile = logger
+    if let logfile = config.logfile {
+        let fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            let reason = String(utf8String: strerror(errno)) ?? "error \(errno)"
+            FileHandle.standardError.write(Data("sluice: cannot open logfile \(logfile): \(reason)\n".utf8))
+            exit(1)
+        }
+        withFile.destinations.append(fd)
+    }
+    return withFile
+}()
+
+// pidfile: refuse to start beside a running instance; removed again on a clean exit.
+if let pidfile = config.pidfile {
+    if let text = try? String(contentsOfFile: pidfile, encoding: .utf8),
+        let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0
+    {
+        FileHandle.standardError.write(Data("sluice: pidfile \(pidfile) names running process \(pid)\n".utf8))
+        exit(1)
+    }
+    do {
+        try "\(getpid())\n".write(toFile: pidfile, atomically: true, encoding: .utf8)
+    } catch {
+        FileHandle.standardError.write(Data("sluice: cannot write pidfile \(pidfile)\n".utf8))
+        exit(1)
+    }
+}
+defer { if let pidfile = config.pidfile { unlink(pidfile) } }
+
 // Signals are read from a signalfd inside the loop; they must be blocked before any thread starts.
 let handledSignals = [SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2]
 SignalSource.block(handledSignals)
 
 do {
-    let proxy = try Proxy(config: config, logger: logger)
+    let proxy = try Proxy(config: config, logger: runLogger)
     try proxy.bind()
-    logger.info("sluice started", [("version", version), ("config", configPath ?? "(environment)")])
+    runLogger.info("sluice started", [("version", version), ("config", configPath ?? "(environment)")])
     try proxy.run(signals: handledSignals) {
         do {
             return try loadConfig()
         } catch {
-            logger.error("reload failed; keeping the running configuration", [("error", "\(error)")])
+            runLogger.error("reload failed; keeping the running configuration", [("error", "\(error)")])
             return nil
         }
     }
-    logger.info("sluice stopped")
+    runLogger.info("sluice stopped")
 } catch {
-    logger.error("fatal", [("error", "\(error)")])
+    runLogger.error("fatal", [("error", "\(error)")])
     exit(1)
 }

@@ -153,11 +153,11 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("scram_iterations", "4096", .implemented, .integer),
         // TODO: health checks of long-idle servers before reuse; until then only the defaults load, so a file
         // that asks for a check never runs without one.
-        ConfigKey("server_check_delay", "30", .restrictive, .seconds),
-        ConfigKey("server_check_query", "<empty>", .restrictive, .text),
+        ConfigKey("server_check_delay", "30", .implemented, .seconds),
+        ConfigKey("server_check_query", "<empty>", .implemented, .text),
         ConfigKey("server_connect_timeout", "15", .implemented, .seconds),
         // TODO: closing servers of a reconnecting pool at transaction end; only the default (0) loads.
-        ConfigKey("server_fast_close", "0", .restrictive, .boolean),
+        ConfigKey("server_fast_close", "0", .implemented, .boolean),
         ConfigKey("server_idle_timeout", "600", .implemented, .seconds),
         ConfigKey("server_lifetime", "3600", .implemented, .seconds),
         ConfigKey("server_login_retry", "15", .implemented, .seconds),

@@ -203,6 +203,9 @@ struct ConfigLoader {
         case "reserve_pool_size": config.poolLimits.reservePoolSize = try integer(0...Int(Int32.max))
         case "reserve_pool_timeout": config.poolLimits.reservePoolTimeout = try seconds()
         case "scram_iterations": config.scramIterations = try integer(1...SCRAMVerifier.maximumIterations)
+        case "server_check_delay": config.serverCheckDelay = try seconds()
+        case "server_check_query": config.serverCheckQuery = value == "<empty>" ? "" : value
+        case "server_fast_close": config.serverFastClose = try boolean()
         case "server_connect_timeout": config.serverConnectTimeout = try seconds()
         case "server_idle_timeout": config.serverIdleTimeout = try seconds()
         case "server_lifetime": config.serverLifetime = try seconds()

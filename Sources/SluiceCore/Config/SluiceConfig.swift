@@ -97,6 +97,13 @@ public struct SluiceConfig: Sendable, Equatable {
     public var clientTimeouts = ClientTimeouts()
     /// `cancel_wait_timeout`: seconds a forwarded cancel request may take before it is dropped.
     public var cancelWaitTimeout: Double = 10
+    /// `server_check_delay`: a server idle longer than this is checked before it is lent (0 = always).
+    public var serverCheckDelay: Double = 30
+    /// `server_check_query`: the check; empty sends an empty query, the cheapest round trip.
+    public var serverCheckQuery = ""
+    /// `server_fast_close`: in session mode, close a server marked for reconnection at the end of its
+    /// client's transaction instead of at the end of the session.
+    public var serverFastClose = false
     /// Server and client caps, reserve and minimum pools, idle-server order (see ``PoolLimits``).
     public var poolLimits = PoolLimits()
 

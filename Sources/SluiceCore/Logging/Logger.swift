@@ -24,10 +24,13 @@ public struct Logger: Sendable {
     public var minimumLevel: LogLevel
     /// Keys carried by every line of this logger: connection id, database, user, peer.
     public var metadata: [(String, String)]
+    /// Where lines go: standard error, and the `logfile` when one is configured.
+    public var destinations: [Int32]
 
-    public init(minimumLevel: LogLevel = .info, metadata: [(String, String)] = []) {
+    public init(minimumLevel: LogLevel = .info, metadata: [(String, String)] = [], destinations: [Int32] = [2]) {
         self.minimumLevel = minimumLevel
         self.metadata = metadata
+        self.destinations = destinations
     }
 
     public func with(_ key: String, _ value: String) -> Logger {
@@ -46,7 +49,9 @@ public struct Logger: Sendable {
         for (key, value) in extra { line += " \(key)=\(Logger.quote(value))" }
         line += "\n"
         var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        bytes.withUnsafeMutableBytes { raw in
+            for fd in destinations { _ = Glibc.write(fd, raw.baseAddress, raw.count) }
+        }
     }
 
     public func trace(_ message: @autoclosure () -> String, _ extra: [(String, String)] = []) {

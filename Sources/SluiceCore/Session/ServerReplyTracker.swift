@@ -14,6 +14,8 @@ public enum SluiceRequest: Equatable, Sendable {
     case resetQuery
     /// `ROLLBACK` of a transaction a client abandoned by disconnecting.
     case rollback
+    /// `server_check_query` before a long-idle server is lent.
+    case serverCheck
 }
 
 /// Tracks, for one server connection, which ReadyForQuery messages are still owed and to whom.

@@ -73,9 +73,11 @@ extension ByteBuffer {
         endMessage(lengthAt: at)
     }
 
+    /// `newestMinor` is sent as a whole protocol version (major 3 in the high half), as PostgreSQL sends it:
+    /// newer libpq reads the field that way and rejects a bare minor number as a downgrade below 3.0.
     public mutating func writeNegotiateProtocolVersion(newestMinor: UInt32, unrecognizedOptions: [String]) {
         let at = beginMessage(BackendMessageCode.negotiateProtocolVersion.rawValue)
-        write(uint32: newestMinor)
+        write(uint32: StartupRequestCode.protocol3 | newestMinor)
         write(uint32: UInt32(unrecognizedOptions.count))
         for option in unrecognizedOptions { write(cString: option) }
         endMessage(lengthAt: at)

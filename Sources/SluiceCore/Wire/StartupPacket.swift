@@ -35,6 +35,10 @@ public enum StartupPacket: Equatable, Sendable {
         default:
             let major = UInt16(code >> 16)
             let minor = UInt16(code & 0xFFFF)
+            // Another major version's packet has another layout: report the version, not its contents.
+            guard major == 3 else {
+                return (.startup(majorVersion: major, minorVersion: minor, parameters: []), length)
+            }
             var parameters: [StartupParameter] = []
             while true {
                 let name = try reader.readCString()
