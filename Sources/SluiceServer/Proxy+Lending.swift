@@ -274,6 +274,8 @@ extension Proxy {
     /// Cleans up a server whose client left: roll back, reset, or close when it is mid-query.
     func detach(_ server: ServerConnection) {
         guard server.tracker.isQuiet else {
+            // Nobody will read the result: stop the work on PostgreSQL too, then drop the connection.
+            if server.tracker.clientRequestInFlight && server.backendKey != nil { cancelOnServer(server, reason: nil) }
             server.retire("client disconnected while a request was running")
             serverRemoved(server)
             return
