@@ -84,24 +84,14 @@ extension Proxy {
         if timeouts.idleTransactionTimeout > 0, tracker.isQuiet, tracker.transactionStatus != .idle,
             now - server.quietSince >= timeouts.idleTransactionTimeout
         {
-            client.logger.info("idle_transaction_timeout reached")
             // PostgreSQL's own idle_in_transaction_session_timeout ends the session with 25P03.
-            client.fail(
-                ErrorFields(
-                    severity: "FATAL", sqlState: "25P03",
-                    message: "terminating connection due to idle_transaction_timeout "
-                        + "(\(Self.seconds(timeouts.idleTransactionTimeout)))"))
-            return
+            return terminate(client, "idle_transaction_timeout", timeouts.idleTransactionTimeout, sqlState: "25P03")
         }
         if timeouts.transactionTimeout > 0, let started = client.transactionStartedAt,
             now - started >= timeouts.transactionTimeout
         {
-            client.logger.info("transaction_timeout reached")
-            client.fail(
-                ErrorFields(
-                    severity: "FATAL", sqlState: "25P04",
-                    message: "terminating connection due to transaction_timeout "
-                        + "(\(Self.seconds(timeouts.transactionTimeout)))"))
+            // As PostgreSQL 17's own transaction_timeout, with 25P04.
+            terminate(client, "transaction_timeout", timeouts.transactionTimeout, sqlState: "25P04")
         }
     }
 
@@ -111,13 +101,17 @@ extension Proxy {
             client.server.map({ $0.tracker.isIdle }) ?? true,
             now - client.lastActivity >= client.timeouts.clientIdleTimeout
         else { return }
-        client.logger.info("client_idle_timeout reached")
         // PostgreSQL's own idle_session_timeout ends the session with 57P05.
+        terminate(client, "client_idle_timeout", client.timeouts.clientIdleTimeout, sqlState: "57P05")
+    }
+
+    /// Ends a client's session because the timeout `name` fired, saying so to the client and in the log.
+    private func terminate(_ client: ClientConnection, _ name: String, _ limit: Double, sqlState: String) {
+        client.logger.info("\(name) reached")
         client.fail(
             ErrorFields(
-                severity: "FATAL", sqlState: "57P05",
-                message: "terminating connection due to client_idle_timeout "
-                    + "(\(Self.seconds(client.timeouts.clientIdleTimeout)))"))
+                severity: "FATAL", sqlState: sqlState,
+                message: "terminating connection due to \(name) (\(Self.seconds(limit)))"))
     }
 
     static func seconds(_ value: Double) -> String {

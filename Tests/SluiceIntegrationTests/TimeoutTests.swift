@@ -90,3 +90,18 @@ struct TimeoutTests {
         #expect(error?.sqlState == "57014", "\(String(describing: error))")
     }
 }
+
+@Suite("Login timeout")
+struct LoginTimeoutTests {
+    @Test("client_login_timeout closes a client that never finishes logging in")
+    func clientLoginTimeout() throws {
+        try withRawSluice(settings: ["client_login_timeout": "1"]) { target in
+            let silent = try RawClient(port: target.port)
+            // Half a startup packet, then nothing.
+            try silent.sendRaw([0, 0, 0, 40, 0, 3])
+            let replies = try silent.waitForClose(timeout: .seconds(4))
+            #expect(replies.contains { $0.isError }, "got \(replies)")
+            try target.expectServing()
+        }
+    }
+}
