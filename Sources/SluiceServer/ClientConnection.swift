@@ -59,6 +59,7 @@ final class ClientConnection: Connection {
 
     override func drive() {
         if isClosed { return }
+        defer { releaseIdleBuffers() }
         guard flushOutput() else { return gone("write to client failed") }
         if let server, server.stalledByPeer, output.readableBytes < Self.outputLowWater {
             // The client drained what the server had sent: let the server go on.
@@ -96,6 +97,15 @@ final class ClientConnection: Connection {
         case .ready:
             processQueries()
         }
+    }
+
+    /// An idle client holds no buffer memory: what it reads next goes into a spare buffer from the pool.
+    /// This is what keeps thousands of idle clients cheap.
+    private func releaseIdleBuffers() {
+        if input.isEmpty && input.capacity > 0, case .none = passthrough {
+            proxy.recycle(input.takeStorage())
+        }
+        if output.isEmpty && output.capacity > 0 { _ = output.takeStorage() }
     }
 
     /// Called by a server after it wrote replies into this client's output.

@@ -81,6 +81,7 @@ class Connection: EventHandler {
     /// One read into the input buffer. Returns `.nothing` and clears `readable` when the kernel has no more.
     func readOnce() -> ReadOutcome {
         guard readable else { return .nothing }
+        if input.capacity == 0, let spare = proxy.spareBuffers.popLast() { input = ByteBuffer(recycling: spare) }
         do {
             let chunk = Self.readChunk
             let result = try input.withWritableTail(minimum: chunk) { raw -> (filled: Int, result: IOResult) in

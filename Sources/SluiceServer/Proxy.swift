@@ -48,6 +48,15 @@ public final class Proxy {
     public private(set) var boundPorts: [Int] = []
     /// The resolver and host-list state of the server-connect path (Proxy+Connect.swift).
     let connector = ServerConnector()
+    /// Input buffers of idle clients, lent to whichever client reads next.
+    var spareBuffers: [[UInt8]] = []
+
+    func recycle(_ storage: [UInt8]) {
+        // A buffer that grew for one large message goes back to the system rather than staying pinned.
+        guard storage.count == Connection.readChunk, spareBuffers.count < 256 else { return }
+        spareBuffers.append(storage)
+    }
+
     /// Monotonic time as of the last tick or event batch: precise enough for every timeout, and free.
     var coarseNow: Double = Syscall.monotonicNow()
 

@@ -14,6 +14,21 @@ public struct ByteBuffer: Sendable {
         writeIndex = bytes.count
     }
 
+    /// An empty buffer over memory another buffer gave up with `takeStorage()`.
+    public init(recycling storage: [UInt8]) {
+        self.storage = storage
+    }
+
+    /// Gives up the memory (to a pool of spare buffers) and leaves this buffer empty, holding nothing.
+    public mutating func takeStorage() -> [UInt8] {
+        defer {
+            storage = []
+            readIndex = 0
+            writeIndex = 0
+        }
+        return storage
+    }
+
     public var readableBytes: Int { writeIndex - readIndex }
     public var isEmpty: Bool { readIndex == writeIndex }
     public var capacity: Int { storage.count }
