@@ -105,7 +105,8 @@ final class ClientConnection: Connection {
         if input.isEmpty && input.capacity > 0, case .none = passthrough {
             proxy.recycle(input.takeStorage())
         }
-        if output.isEmpty && output.capacity > 0 { _ = output.takeStorage() }
+        // Small output buffers stay: freeing them would cost an allocation per reply. Large ones go.
+        if output.isEmpty && output.capacity > Self.readChunk { _ = output.takeStorage() }
     }
 
     /// Called by a server after it wrote replies into this client's output.
@@ -329,8 +330,11 @@ final class ClientConnection: Connection {
         guard available > 0 else { return true }
         if code == .parse { return input.byte(at: 5) != 0 }
         var offset = 5
-        while offset < input.readableBytes, [0x20, 0x09, 0x0A, 0x0D, 0x28].contains(input.byte(at: offset)) {
-            offset += 1
+        scan: while offset < input.readableBytes {
+            switch input.byte(at: offset) {
+            case 0x20, 0x09, 0x0A, 0x0D, 0x28: offset += 1
+            default: break scan
+            }
         }
         let word = Array("prepare".utf8)
         guard input.readableBytes - offset >= word.count else { return true }

@@ -63,3 +63,19 @@ struct StartupParameterTests {
         #expect(error?.sqlState == "08P01", "\(String(describing: error))")
     }
 }
+
+@Suite("Tracked parameters")
+struct TrackedParameterTests {
+    @Test("track_extra_parameters: a client's SET IntervalStyle follows it and never reaches the next client")
+    func intervalStyleIsTracked() throws {
+        let proxied = try ProxiedDatabase(settings: ["track_extra_parameters": "IntervalStyle"], poolSize: 1)
+        defer { proxied.stop() }
+        let a = try proxied.connect()
+        let b = try proxied.connect()
+        _ = try a.exec("SET IntervalStyle = 'iso_8601'")
+        for _ in 0..<3 {
+            #expect(try b.value("SHOW IntervalStyle") == "postgres")
+            #expect(try a.value("SHOW IntervalStyle") == "iso_8601")
+        }
+    }
+}
