@@ -9,11 +9,13 @@ struct StartupParameterTests {
         let proxied = try ProxiedDatabase(poolSize: 1)
         defer { proxied.stop() }
         let setup = try proxied.directSuperuser()
-        _ = try setup.exec(
-            "CREATE SCHEMA tenant_a AUTHORIZATION \(proxied.role.name); CREATE SCHEMA tenant_b AUTHORIZATION \(proxied.role.name);"
-                + "CREATE TABLE tenant_a.t AS SELECT 'a' AS who; CREATE TABLE tenant_b.t AS SELECT 'b' AS who;"
-                + "ALTER TABLE tenant_a.t OWNER TO \(proxied.role.name); ALTER TABLE tenant_b.t OWNER TO \(proxied.role.name);"
-        )
+        let owner = proxied.role.name
+        for tenant in ["a", "b"] {
+            _ = try setup.exec(
+                "CREATE SCHEMA tenant_\(tenant) AUTHORIZATION \(owner);"
+                    + "CREATE TABLE tenant_\(tenant).t AS SELECT '\(tenant)' AS who;"
+                    + "ALTER TABLE tenant_\(tenant).t OWNER TO \(owner);")
+        }
         let a = try proxied.connect(extra: ["options": "-c search_path=tenant_a"])
         let b = try proxied.connect(extra: ["options": "-csearch_path=tenant_b"])
         let plain = try proxied.connect()
