@@ -47,7 +47,7 @@ struct ConfigLoader {
                     config.databases[database.name] = database
                 case .users:
                     let user = try DatabaseEntryParser.parseUser(
-                        name: key, value: value, file: line.file, line: line.line, warnings: &warnings)
+                        name: key, value: value, file: line.file, line: line.line)
                     config.users[user.name] = user
                 }
             }

@@ -83,7 +83,7 @@ enum DatabaseEntryParser {
     /// Limits and timeouts Sluice does not enforce yet are accepted only at 0 (PgBouncer's
     /// "not set"), like their main-section counterparts.
     static func parseUser(
-        name: String, value: String, file: String, line: Int, warnings: inout [ConfigDiagnostic]
+        name: String, value: String, file: String, line: Int
     ) throws(ConfigError) -> UserConfig {
         func fail(_ message: String) -> ConfigError {
             ConfigError(file: file, line: line, message: "user \"\(name)\": \(message)")
@@ -119,10 +119,6 @@ enum DatabaseEntryParser {
 
     private static func refusal(_ key: String, _ text: String) -> String {
         "\(key) = '\(text)' is not supported yet; Sluice refuses to run weaker than the file asks"
-    }
-
-    private static func notImplemented(_ key: String, file: String, line: Int) -> ConfigDiagnostic {
-        ConfigDiagnostic(file: file, line: line, message: "\(key) = 0 in [users]: Sluice does not implement it yet")
     }
 }
 
