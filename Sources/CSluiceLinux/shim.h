@@ -19,5 +19,7 @@
 // Declared here because glibc hides them behind _GNU_SOURCE.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 extern int pipe2(int pipefd[2], int flags);
+// The mask is a cpu_set_t, itself behind _GNU_SOURCE; callers pass a byte buffer of its size.
+extern int sched_getaffinity(int pid, size_t cpusetsize, void *mask);
 
 #endif

@@ -11,8 +11,8 @@ public protocol EventHandler: AnyObject {
 /// directions once, so the data path never calls `epoll_ctl`: handlers remember readiness themselves
 /// and read until the kernel says "would block".
 ///
-/// The loop is confined to the thread that runs it; other threads reach it only through `LoopHandle`.
-public final class EventLoop {
+/// The loop is confined to the thread that runs it; other threads reach it only through `post`.
+public final class EventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private var handlers: [EventHandler?] = []
@@ -24,6 +24,9 @@ public final class EventLoop {
     public var tickInterval: Double = 0.1
     public var onTick: (Double) -> Void = { _ in }
     private var nextTick: Double = 0
+    /// Work other threads handed to this loop, run on its thread after the current batch.
+    private let inboxLock = RecursiveLock()
+    private var inbox: [() -> Void] = []
 
     public init() throws(SystemError) {
         let fd = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -80,6 +83,19 @@ public final class EventLoop {
         deferred.append(work)
     }
 
+    /// Runs `work` on this loop's thread soon. The only member other threads may call (with `stop`
+    /// through it); `work` must touch only what this loop owns or what is locked.
+    public func post(_ work: @escaping () -> Void) {
+        let wasEmpty = inboxLock.withLock {
+            inbox.append(work)
+            return inbox.count == 1
+        }
+        if wasEmpty {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
     public func stop() {
         running = false
     }
@@ -98,6 +114,7 @@ public final class EventLoop {
                     if fd == wakeFD {
                         var value: UInt64 = 0
                         _ = Glibc.read(wakeFD, &value, 8)
+                        runInbox()
                         continue
                     }
                     // A handler earlier in this batch may have closed the descriptor.
@@ -113,6 +130,14 @@ public final class EventLoop {
                 runDeferred()
             }
         }
+    }
+
+    private func runInbox() {
+        let batch = inboxLock.withLock {
+            defer { inbox.removeAll() }
+            return inbox
+        }
+        for work in batch { work() }
     }
 
     private func runDeferred() {

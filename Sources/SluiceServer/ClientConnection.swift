@@ -336,9 +336,11 @@ final class ClientConnection: Connection {
             default: break scan
             }
         }
-        let word = Array("prepare".utf8)
-        guard input.readableBytes - offset >= word.count else { return true }
-        for (i, letter) in word.enumerated() where input.byte(at: offset + i) | 0x20 != letter { return false }
+        // A StaticString: an array literal here would be a heap allocation per Query.
+        let word: StaticString = "prepare"
+        let length = word.utf8CodeUnitCount
+        guard input.readableBytes - offset >= length else { return true }
+        for i in 0..<length where input.byte(at: offset + i) | 0x20 != word.utf8Start[i] { return false }
         return true
     }
 

@@ -17,7 +17,9 @@ enum Passthrough {
 class Connection: EventHandler {
     let id: Int
     let transport: any Transport
-    unowned let proxy: Proxy
+    /// The loop that drives this connection. A server connection changes loops when it is lent to a
+    /// client of another loop; that happens with the registry's lock held, and only while it is idle.
+    unowned var proxy: Proxy
     var input: ByteBuffer
     var output = ByteBuffer()
     var readable = false

@@ -1,4 +1,5 @@
 import SluiceCore
+import Synchronization
 
 /// Identifies a pool: the database name a client asked for and the user servers log in as.
 struct PoolKey: Hashable, CustomStringConvertible {
@@ -8,6 +9,7 @@ struct PoolKey: Hashable, CustomStringConvertible {
 }
 
 /// The server connections of one (database, user) pair to one backend, and the clients waiting for them.
+/// Shared by all loops: everything but `mode` is used with the registry's lock held.
 final class Pool {
     let key: PoolKey
     /// Where servers are opened; a reload that changes them marks existing servers for closing.
@@ -17,7 +19,14 @@ final class Pool {
     var serverDatabase: String
     let serverUser: String
     var credential: ServerCredential
-    var mode: PoolMode
+    /// Read on every ReadyForQuery without the lock, so kept in an atomic; only a reload changes it.
+    private let modeIndex: Atomic<Int>
+    var mode: PoolMode {
+        get { PoolMode.allCases[modeIndex.load(ordering: .relaxed)] }
+        set { modeIndex.store(PoolMode.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
+    }
+    /// Clients, on any loop, that use this pool.
+    var clientCount = 0
     /// Seconds a client may wait for a server (`query_wait_timeout`, per user, database or global).
     var queryWaitTimeout: Double
     /// Seconds after which an idle server is closed (`server_lifetime`, per database or global).
@@ -52,7 +61,7 @@ final class Pool {
         self.serverDatabase = serverDatabase
         self.serverUser = serverUser
         self.credential = credential
-        self.mode = mode
+        self.modeIndex = Atomic(PoolMode.allCases.firstIndex(of: mode)!)
         self.machine = PoolStateMachine(maxServers: size)
         self.startupParameters = startupParameters
         self.logger = logger.with("db", key.database).with("user", key.user)

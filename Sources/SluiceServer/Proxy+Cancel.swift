@@ -14,15 +14,27 @@ extension Proxy {
                         | UInt32(bytes[3])) & 0x7FFF_FFFF
             let key = Int32(
                 bitPattern: UInt32(bytes[4]) << 24 | UInt32(bytes[5]) << 16 | UInt32(bytes[6]) << 8 | UInt32(bytes[7]))
-            if pid != 0 && cancelKeys[pid] == nil { return (pid, key) }
+            if pid != 0 && shared.cancelKeys[pid] == nil { return (pid, key) }
         }
     }
 
     func cancelRequested(processID: Int32, secretKey: [UInt8], from peer: PeerAddress) {
-        guard let client = cancelKeys[processID], secretKey.count == 4 else {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        guard let clientID = cancelKeys[processID], secretKey.count == 4 else {
             logger.debug("cancel request for an unknown key dropped", [("peer", peer.description)])
             return
         }
+        let home = shared.owner(ofClient: clientID)
+        guard home === self else {
+            return home.post { $0.cancelRequested(clientID: clientID, secretKey: secretKey, from: peer) }
+        }
+        cancelRequested(clientID: clientID, secretKey: secretKey, from: peer)
+    }
+
+    /// The cancel request for a client of this loop; lock held.
+    private func cancelRequested(clientID: Int, secretKey: [UInt8], from peer: PeerAddress) {
+        guard let client = clients[clientID] else { return }
         let expected = withUnsafeBytes(of: client.cancelKey.secretKey.bigEndian) { Array($0) }
         guard Crypto.constantTimeEquals(expected, secretKey) else {
             logger.debug("cancel request with a wrong key dropped", [("peer", peer.description)])
@@ -56,6 +68,8 @@ extension Proxy {
     }
 
     func cancelFinished(_ forwarder: CancelForwarder) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         cancelForwarders[forwarder.id] = nil
         guard let server = forwarder.server, !server.isClosed else { return }
         server.cancelsInFlight -= 1

@@ -1,12 +1,10 @@
 import SluiceCore
 import SluiceIO
 
-/// State of the server-connect path that outlives one attempt: the resolver, where each pool's host
-/// list continues, and the attempts under way.
+/// State of one loop's server-connect path that outlives one attempt: the resolver (only loop 0 has
+/// one) and the attempts under way.
 final class ServerConnector {
     var resolver: Resolver?
-    /// Next host index per pool, for `load_balance_hosts = round-robin`.
-    var cursors: [PoolKey: Int] = [:]
     var attempts: [Int: ServerConnectAttempt] = [:]
 }
 
@@ -31,8 +29,8 @@ extension Proxy {
             case .roundRobin:
                 // Each new connection starts one host further; the rest of the list stays as a fallback so
                 // that one host being down does not fail the clients waiting for this connection.
-                let start = (connector.cursors[pool.key] ?? 0) % targets.count
-                connector.cursors[pool.key] = start + 1
+                let start = (shared.hostCursors[pool.key] ?? 0) % targets.count
+                shared.hostCursors[pool.key] = start + 1
                 targets = Array(targets[start...] + targets[..<start])
             case .disable:
                 break
@@ -44,11 +42,15 @@ extension Proxy {
     }
 
     func serverSocketConnected(_ attempt: ServerConnectAttempt, fd: Int32) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         connector.attempts[attempt.id] = nil
         openServer(attempt.pool, connect: { fd })
     }
 
     func serverSocketFailed(_ attempt: ServerConnectAttempt, reason: String) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         connector.attempts[attempt.id] = nil
         openServer(attempt.pool, connect: { throw ServerConnectError(reason: reason) })
     }
@@ -56,6 +58,14 @@ extension Proxy {
     /// Looks a server host name up without blocking the loop; literal addresses answer at once.
     func resolveServerHost(_ host: String, _ completion: @escaping Resolver.Completion) {
         if let literal = SocketAddress.numeric(host, port: 0) { return completion(.success(literal)) }
+        // One resolver, on loop 0, for all loops: an answer is reused for dns_max_ttl whichever loop
+        // connects next, and a name is looked up once however many loops want it.
+        let resolving = shared.workers[0]
+        guard resolving === self else {
+            return resolving.loop.post { [unowned resolving, unowned self] in
+                resolving.resolveServerHost(host) { result in self.loop.post { completion(result) } }
+            }
+        }
         let resolver: Resolver
         if let existing = connector.resolver {
             resolver = existing

@@ -7,6 +7,8 @@ extension Proxy {
 
     /// The client needs a server: link one now, or queue the client (opening a server if allowed).
     func acquireServer(for client: ClientConnection) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         guard let pool = client.pool, !client.isWaitingForServer else { return }
         let now = Syscall.monotonicNow()
         client.isWaitingForServer = true
@@ -17,7 +19,7 @@ extension Proxy {
         }
         // A client asking from inside its own processing carries on by itself once linked.
         requestingClient = client
-        let action = pool.machine.clientRequestedServer(client.id, now: now)
+        let action = pool.machine.clientRequestedServer(client.id, now: now, home: index)
         if case .failFast = action {
             client.isWaitingForServer = false
             requestingClient = nil
@@ -45,6 +47,20 @@ extension Proxy {
 
     func link(serverID: Int, clientID: Int, pool: Pool, justChecked: Bool = false) {
         guard let server = pool.servers[serverID] else { preconditionFailure("pool lent unknown server \(serverID)") }
+        let home = shared.owner(ofClient: clientID)
+        if server.proxy !== self || home !== self {
+            // The client lives on another loop, or the server does: the server moves to the client's loop
+            // and they are linked there.
+            let driver = server.proxy
+            guard driver === self else {
+                return driver.loop.post { [unowned driver] in
+                    driver.shared.lock.withLock {
+                        driver.move(server, to: home, clientID: clientID, justChecked: justChecked)
+                    }
+                }
+            }
+            return move(server, to: home, clientID: clientID, justChecked: justChecked)
+        }
         guard let client = clients[clientID], !client.isClosed else {
             // The waiter left between being chosen and being linked: the server goes straight back.
             return returnToPool(server)
@@ -76,6 +92,50 @@ extension Proxy {
         if client !== requestingClient { client.scheduleDrive() }
     }
 
+    /// Hands `server`, which this loop drives and the pool has lent to client `clientID`, to the client's
+    /// loop `home`. Lock held.
+    func move(_ server: ServerConnection, to home: Proxy, clientID: Int, justChecked: Bool) {
+        if server.isClosed {
+            // It died between being lent and being moved; the client asks again.
+            return home.post { $0.requeue(clientID: clientID) }
+        }
+        if home === self {
+            return link(serverID: server.id, clientID: clientID, pool: server.pool, justChecked: justChecked)
+        }
+        loop.unregister(server.fd)
+        servers[server.id] = nil
+        // Work this loop already deferred for the server (a drive) runs here before the server leaves.
+        loop.defer_ { [self] in
+            let gone: Bool = shared.lock.withLock {
+                if server.isClosed { return true }
+                server.proxy = home
+                return false
+            }
+            if gone { return home.post { $0.requeue(clientID: clientID) } }
+            home.post { $0.adopt(server, clientID: clientID, justChecked: justChecked) }
+        }
+    }
+
+    /// Takes over a server another loop moved here for client `clientID`. Lock held.
+    func adopt(_ server: ServerConnection, clientID: Int, justChecked: Bool) {
+        do {
+            try loop.register(server.fd, handler: server)
+        } catch {
+            server.lost("could not watch the server socket: \(error)")
+            return requeue(clientID: clientID)
+        }
+        servers[server.id] = server
+        server.scheduleDrive()
+        link(serverID: server.id, clientID: clientID, pool: server.pool, justChecked: justChecked)
+    }
+
+    /// Runs `work` on this loop with the registry's lock held.
+    func post(_ work: @escaping (Proxy) -> Void) {
+        loop.post { [unowned self] in
+            shared.lock.withLock { work(self) }
+        }
+    }
+
     /// Takes over a socket the connect path (Proxy+Connect.swift) opened for `pool`, or its failure.
     func openServer(_ pool: Pool, connect: () throws -> Int32) {
         let now = Syscall.monotonicNow()
@@ -102,21 +162,26 @@ extension Proxy {
             return
         }
         servers[id] = server
+        shared.servers[id] = server
         pool.servers[id] = server
         server.logger.debug("connecting to server", [("host", pool.host), ("port", String(pool.port))])
     }
 
     func serverLoggedIn(_ server: ServerConnection, parameters: [(name: String, value: String)]) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         let pool = server.pool
         if pool.welcome == nil { pool.welcome = parameters }
         server.state = .idle
         server.idleSince = Syscall.monotonicNow()
         pool.lastLoginError = nil
-        perform(pool.machine.serverBecameIdle(server.id, fromOpening: true), pool: pool)
+        perform(pool.machine.serverBecameIdle(server.id, fromOpening: true, home: index), pool: pool)
         offerIdleServer(server)
     }
 
     func serverLoginFailed(_ server: ServerConnection, error: ErrorFields) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         let pool = server.pool
         pool.lastLoginError = error
         forgetServer(server)
@@ -132,17 +197,29 @@ extension Proxy {
 
     func failWaiters(_ ids: [Int], pool: Pool, error: ErrorFields) {
         for id in ids {
-            guard let client = clients[id] else { continue }
-            client.isWaitingForServer = false
-            var fields = error
-            fields.severity = "FATAL"
-            if client.isLoggingIn { client.refuse(fields) } else { client.fail(fields) }
+            let home = shared.owner(ofClient: id)
+            if home === self {
+                failWaiter(id, error: error)
+            } else {
+                home.post { $0.failWaiter(id, error: error) }
+            }
         }
+    }
+
+    /// Turns away a client of this loop that the pool gave up waiting for.
+    func failWaiter(_ id: Int, error: ErrorFields) {
+        guard let client = clients[id] else { return }
+        client.isWaitingForServer = false
+        var fields = error
+        fields.severity = "FATAL"
+        if client.isLoggingIn { client.refuse(fields) } else { client.fail(fields) }
     }
 
     /// A server received a ReadyForQuery: decide whether it can go back to the pool.
     func serverBecameQuiet(_ server: ServerConnection) {
         guard server.tracker.isQuiet else { return }
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         if let checked = server.checkingForClient ?? nil, server.client == nil {
             server.checkingForClient = nil
             if server.closeWhenReleased || !server.tracker.isIdle {
@@ -210,7 +287,7 @@ extension Proxy {
         }
         server.state = .idle
         server.idleSince = now
-        perform(pool.machine.serverBecameIdle(server.id, fromOpening: false), pool: pool)
+        perform(pool.machine.serverBecameIdle(server.id, fromOpening: false, home: index), pool: pool)
         offerIdleServer(server)
     }
 
@@ -224,6 +301,12 @@ extension Proxy {
         perform(pool.machine.serverClosed(server.id, now: Syscall.monotonicNow()), pool: pool)
     }
 
+    /// Like `requeue(_:)`, for a client of this loop known by id.
+    func requeue(clientID: Int) {
+        guard let client = clients[clientID] else { return }
+        requeue(client)
+    }
+
     /// A client whose server failed its check asks again, without losing its place to a timeout.
     func requeue(_ client: ClientConnection) {
         guard !client.isClosed else { return }
@@ -232,6 +315,8 @@ extension Proxy {
     }
 
     func serverLost(_ server: ServerConnection, reason: String) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         if let checked = server.checkingForClient {
             server.checkingForClient = nil
             serverRemoved(server)
@@ -246,9 +331,13 @@ extension Proxy {
     }
 
     func clientClosed(_ client: ClientConnection) {
-        clients[client.id] = nil
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        guard clients.removeValue(forKey: client.id) != nil else { return }
+        shared.clientCount -= 1
+        client.pool?.clientCount -= 1
         clientUncounted(client)
-        if cancelKeys[client.cancelKey.processID] === client { cancelKeys[client.cancelKey.processID] = nil }
+        if cancelKeys[client.cancelKey.processID] == client.id { cancelKeys[client.cancelKey.processID] = nil }
         if client.isWaitingForServer, let pool = client.pool {
             pool.machine.waiterLeft(client.id)
             pausedClients.removeAll { $0 === client }
@@ -265,9 +354,9 @@ extension Proxy {
                 detach(server)
             }
         }
-        if shutdown != nil && clients.isEmpty {
+        if shutdown != nil && shared.clientCount == 0 {
             logger.info("all clients have left, shutting down")
-            loop.stop()
+            stopAll()
         }
     }
 

@@ -2,7 +2,7 @@ import SluiceCore
 import SluiceIO
 
 /// Counts behind the caps that span pools: server slots per database and user, clients per database
-/// and user. Confined to the loop thread like the rest of the proxy.
+/// and user. Shared by all loops, under the registry's lock.
 struct ProxyLimitState {
     var caps = ServerConnectionCaps<PoolKey>()
     var clientsPerDatabase: [String: Int] = [:]
@@ -88,8 +88,8 @@ extension Proxy {
                 return false
             }
             _ = victim.pool.machine.idleServerRetired(victim.id)
-            victim.retire("evicted")
             forgetServer(victim)
+            retireElsewhere(victim, reason: "evicted")
         }
         openServer(pool)
         return true
@@ -101,7 +101,7 @@ extension Proxy {
         let databaseFull = limitState.caps.isFull(database: key.database, limit: pool.maxDBConnections)
         let userFull = limitState.caps.isFull(user: key.user, limit: pool.maxUserConnections)
         var best: ServerConnection?
-        for server in servers.values where server.isIdleInPool && server.pool !== pool {
+        for server in shared.servers.values where server.pool !== pool && server.pool.machine.isIdle(server.id) {
             let other = server.pool.key
             guard (databaseFull && other.database == key.database) || (userFull && other.user == key.user) else {
                 continue
@@ -111,9 +111,19 @@ extension Proxy {
         return best
     }
 
+    /// Closes an idle server that its pool has already let go of and `forgetServer` has dropped, on
+    /// whichever loop drives it.
+    func retireElsewhere(_ server: ServerConnection, reason: String) {
+        onDriver(of: server) { driver in
+            driver.servers[server.id] = nil
+            server.retire(reason)
+        }
+    }
+
     /// Drops a closed server from the registries and frees its slot, without offering the slot on.
     func forgetServer(_ server: ServerConnection) {
-        guard servers.removeValue(forKey: server.id) != nil else { return }
+        if server.proxy === self { servers[server.id] = nil }
+        guard shared.servers.removeValue(forKey: server.id) != nil else { return }
         server.pool.servers[server.id] = nil
         limitState.caps.release(database: server.pool.key.database, user: server.pool.key.user)
     }
@@ -162,13 +172,11 @@ extension Proxy {
         // PgBouncer checks the minimum three times a second; so does Sluice.
         guard now - limitState.lastMinimumCheck >= 0.33 else { return }
         limitState.lastMinimumCheck = now
-        var withClients: Set<PoolKey> = []
-        for client in clients.values { if let key = client.pool?.key { withClients.insert(key) } }
         // TODO: PgBouncer also creates the pool of a forced-user database with min_pool_size at startup; here
         // such a pool exists, and is kept warm, only from its first client on.
         for pool in pools.values where pool.machine.minSize > 0 {
             // PgBouncer keeps the minimum only for pools in use, or whose database forces a user.
-            guard pool.hasForcedUser || withClients.contains(pool.key) else { continue }
+            guard pool.hasForcedUser || pool.clientCount > 0 else { continue }
             let count = pool.machine.openForMinimum(now: now)
             if count > 0 { pool.logger.debug("opening servers for min_pool_size", [("count", String(count))]) }
             for _ in 0..<count { openServerWithinCaps(pool, evict: false) }

@@ -6,6 +6,8 @@ import SluiceIO
 extension Proxy {
 
     func handleSignal(_ signal: Int32, reload: () -> SluiceConfig?) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         switch signal {
         case SIGHUP:
             logger.info("reloading configuration")
@@ -13,44 +15,50 @@ extension Proxy {
         case SIGTERM, SIGINT:
             if shutdown != nil {
                 logger.info("second shutdown signal: exiting now")
-                return loop.stop()
+                return stopAll()
             }
             shutdown = signal == SIGTERM ? .waitForClients : .waitForTransactions
             logger.info(
                 signal == SIGTERM
                     ? "SIGTERM: no new clients; exiting once every client has disconnected"
                     : "SIGINT: no new clients; exiting once in-flight transactions finish",
-                [("clients", String(clients.count))])
+                [("clients", String(shared.clientCount))])
             for listener in listeners { listener.close() }
             listeners.removeAll()
-            if clients.isEmpty { loop.stop() }
+            if shared.clientCount == 0 { return stopAll() }
             if shutdown == .waitForTransactions {
-                for client in Array(clients.values) where client.server == nil || client.isLoggingIn {
-                    client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
+                everyLoop { proxy in
+                    for client in Array(proxy.clients.values) where client.server == nil || client.isLoggingIn {
+                        client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
+                    }
                 }
             }
         case SIGQUIT:
             logger.info("SIGQUIT: exiting now")
-            loop.stop()
+            stopAll()
         case SIGUSR1:
             guard !paused else { return }
             paused = true
             logger.info("SIGUSR1: paused; clients wait for servers until SIGUSR2")
-            for server in Array(servers.values) where server.isIdleInPool {
-                if server.pool.machine.idleServerRetired(server.id) {
-                    server.retire("pool paused")
-                    serverRemoved(server)
+            everyLoop { proxy in
+                for server in Array(proxy.servers.values) where server.isIdleInPool {
+                    if server.pool.machine.idleServerRetired(server.id) {
+                        server.retire("pool paused")
+                        proxy.serverRemoved(server)
+                    }
                 }
             }
         case SIGUSR2:
             guard paused else { return }
             paused = false
             logger.info("SIGUSR2: resumed")
-            let waiting = pausedClients
-            pausedClients.removeAll()
-            for client in waiting where !client.isClosed {
-                client.isWaitingForServer = false
-                acquireServer(for: client)
+            everyLoop { proxy in
+                let waiting = proxy.pausedClients
+                proxy.pausedClients.removeAll()
+                for client in waiting where !client.isClosed {
+                    client.isWaitingForServer = false
+                    proxy.acquireServer(for: client)
+                }
             }
         default:
             break
@@ -82,9 +90,11 @@ extension Proxy {
             }
             // A smaller pool takes effect now: idle servers above the new size close.
             for server in Array(pool.servers.values) where pool.machine.totalServers > pool.machine.maxServers {
-                if server.isIdleInPool, pool.machine.idleServerRetired(server.id) {
-                    server.retire("pool_size lowered")
-                    serverRemoved(server)
+                if pool.machine.idleServerRetired(server.id) {
+                    onDriver(of: server) { proxy in
+                        server.retire("pool_size lowered")
+                        proxy.serverRemoved(server)
+                    }
                 }
             }
             let host = database.host ?? fresh.unixSocketDir ?? "127.0.0.1"
@@ -98,10 +108,13 @@ extension Proxy {
                 pool.port = port
                 pool.serverDatabase = dbname
                 for server in Array(pool.servers.values) {
-                    server.closeWhenReleased = true
-                    if server.isIdleInPool, pool.machine.idleServerRetired(server.id) {
-                        server.retire("server address changed")
-                        serverRemoved(server)
+                    onDriver(of: server) { proxy in
+                        guard !server.isClosed else { return }
+                        server.closeWhenReleased = true
+                        if server.pool.machine.idleServerRetired(server.id) {
+                            server.retire("server address changed")
+                            proxy.serverRemoved(server)
+                        }
                     }
                 }
             }
@@ -113,9 +126,28 @@ extension Proxy {
         kept.unixSocketDir = config.unixSocketDir
         kept.unixSocketMode = config.unixSocketMode
         kept.unixSocketGroup = config.unixSocketGroup
-        config = kept
-        applySettings()
+        shared.config = kept
+        everyLoop { proxy in
+            proxy.config = kept
+            proxy.applySettings()
+        }
         logger.info("configuration reloaded")
+    }
+
+    /// Runs `work` on every loop (at once on this one, soon on the others), with the lock held.
+    func everyLoop(_ work: @escaping (Proxy) -> Void) {
+        for worker in shared.workers {
+            if worker === self { work(self) } else { worker.post(work) }
+        }
+    }
+
+    /// Runs `work` on whichever loop drives `server`, following it if it moves meanwhile; lock held.
+    func onDriver(of server: ServerConnection, _ work: @escaping (Proxy) -> Void) {
+        let driver = server.proxy
+        if driver === self { return work(self) }
+        driver.post { driver in
+            if server.proxy === driver { work(driver) } else { driver.onDriver(of: server, work) }
+        }
     }
 
 }

@@ -6,17 +6,20 @@ import SluiceIO
 extension Proxy {
 
     func tick(_ now: Double) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         coarseNow = now
-        for pool in pools.values {
-            if pool.queryWaitTimeout > 0 {
+        // The pools are shared: loop 0 looks after them, the other loops after their own connections.
+        if index == 0 {
+            for pool in pools.values where pool.queryWaitTimeout > 0 {
                 for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {
-                    guard let client = clients[id] else { continue }
-                    client.isWaitingForServer = false
-                    client.logger.warning("query_wait_timeout reached")
-                    let error = ErrorFields.fatal(
-                        .connectionFailure,
-                        "query_wait_timeout: no server connection became free within \(pool.queryWaitTimeout) s")
-                    if client.isLoggingIn { client.refuse(error) } else { client.fail(error) }
+                    let limit = pool.queryWaitTimeout
+                    let home = shared.owner(ofClient: id)
+                    if home === self {
+                        queryWaitTimedOut(id, limit: limit)
+                    } else {
+                        home.post { $0.queryWaitTimedOut(id, limit: limit) }
+                    }
                 }
             }
         }
@@ -49,7 +52,7 @@ extension Proxy {
                 break
             }
         }
-        maintainPools(now)
+        if index == 0 { maintainPools(now) }
         for forwarder in Array(cancelForwarders.values) where now >= forwarder.deadline {
             forwarder.finish("timed out")
         }
@@ -69,6 +72,15 @@ extension Proxy {
                 }
             }
         }
+    }
+
+    func queryWaitTimedOut(_ id: Int, limit: Double) {
+        guard let client = clients[id] else { return }
+        client.isWaitingForServer = false
+        client.logger.warning("query_wait_timeout reached")
+        let error = ErrorFields.fatal(
+            .connectionFailure, "query_wait_timeout: no server connection became free within \(limit) s")
+        if client.isLoggingIn { client.refuse(error) } else { client.fail(error) }
     }
 
     /// `query_timeout`, `idle_transaction_timeout` and `transaction_timeout` of a client holding a server.

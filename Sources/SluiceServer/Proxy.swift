@@ -10,41 +10,39 @@ enum ShutdownMode {
     case waitForTransactions
 }
 
-/// The whole proxy on one event loop: listeners, clients, pools and their servers.
+/// One event loop's part of the proxy: the clients it accepted, the server connections it currently
+/// drives, and the code that lends servers to clients.
 ///
-/// Everything here is confined to the loop's thread. Pools are looked up by key and servers are linked
-/// to clients by reference; a second loop would share the pool registry behind a lock and hand server
-/// connections across loops, which is why nothing below reaches for loop-global state except through
-/// `loop`.
+/// Connections are confined to their loop's thread. The pools, caps and cancel keys are shared by all
+/// loops in `shared` and touched only with its lock held; every entry point that reaches them (a client
+/// asking for a server, a server going quiet, a tick, a signal) takes the lock first. A server connection
+/// can serve a client of any loop: it moves to the client's loop before they are linked, so a linked
+/// pair is always driven by one thread and the forwarding path takes no lock.
 public final class Proxy {
+    let shared: ProxyShared
+    /// This loop's position in `shared.workers`.
+    let index: Int
+    /// This loop's copy of the configuration, read without the lock; a reload replaces every copy.
     public internal(set) var config: SluiceConfig
     let loop: EventLoop
     public internal(set) var logger: Logger
     var listeners: [Listener] = []
     var clients: [Int: ClientConnection] = [:]
+    /// Server connections this loop drives now: registered with its epoll instance.
     var servers: [Int: ServerConnection] = [:]
-    var pools: [PoolKey: Pool] = [:]
-    var cancelKeys: [Int32: ClientConnection] = [:]
     var cancelForwarders: [Int: CancelForwarder] = [:]
-    var nextID = 1
-    /// Per-process secret that makes mock SCRAM salts for unknown users stable but unguessable.
-    let mockSecret = Crypto.randomBytes(count: 32)
+    private var nextID: Int
     var trackedParameters: Set<String> = []
     var ignoredStartupParameters: Set<String> = []
     var maxPacketSize = Int(Int32.max)
     /// Messages Sluice must read whole (ReadyForQuery, ParameterStatus, errors of its own requests,
     /// authentication) may be at most this large, whatever `max_packet_size` says.
     let holdWholeLimit = 1 << 20
-    var shutdown: ShutdownMode?
-    var paused = false
     var pausedClients: [ClientConnection] = []
     var lastClientScan: Double = 0
     var signals: SignalSource?
     /// The client whose own request for a server is being handled right now.
     weak var requestingClient: ClientConnection?
-    var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
-    /// Server slots and client counts behind the caps that span pools (Proxy+Limits.swift).
-    var limitState = ProxyLimitState()
     public private(set) var boundPorts: [Int] = []
     /// The resolver and host-list state of the server-connect path (Proxy+Connect.swift).
     let connector = ServerConnector()
@@ -60,10 +58,36 @@ public final class Proxy {
     /// Monotonic time as of the last tick or event batch: precise enough for every timeout, and free.
     var coarseNow: Double = Syscall.monotonicNow()
 
-    public init(config: SluiceConfig, logger: Logger) throws {
-        self.config = config
+    // Shared state, under `shared.lock`.
+    var pools: [PoolKey: Pool] {
+        get { shared.pools }
+        _modify { yield &shared.pools }
+    }
+    var limitState: ProxyLimitState {
+        get { shared.limitState }
+        _modify { yield &shared.limitState }
+    }
+    var cancelKeys: [Int32: Int] {
+        get { shared.cancelKeys }
+        _modify { yield &shared.cancelKeys }
+    }
+    var paused: Bool {
+        get { shared.paused }
+        set { shared.paused = newValue }
+    }
+    var shutdown: ShutdownMode? {
+        get { shared.shutdown }
+        set { shared.shutdown = newValue }
+    }
+    var mockSecret: [UInt8] { shared.mockSecret }
+
+    init(shared: ProxyShared, index: Int, logger: Logger) throws {
+        self.shared = shared
+        self.index = index
+        self.config = shared.config
         self.logger = logger
         self.loop = try EventLoop()
+        self.nextID = index + 1
         applySettings()
     }
 
@@ -84,11 +108,6 @@ public final class Proxy {
 
     /// Binds the listeners. Separate from `run` so startup errors surface before the loop starts.
     public func bind() throws {
-        if config.workers > 1 {
-            // TODO: several loops sharing the pool registry; until then extra workers are not started.
-            logger.warning(
-                "workers > 1 is not supported yet; running one event loop", [("workers", String(config.workers))])
-        }
         // As PgBouncer: each listen_addr entry may stand for several addresses (`*` is every IPv4 and
         // IPv6 address, a name may have both); one that cannot be bound is a warning, but a list of which
         // nothing could be bound stops startup, and so does a Unix socket that cannot be created.
@@ -146,10 +165,13 @@ public final class Proxy {
         }
     }
 
-    /// Runs until shutdown. Signals must already be blocked (`SignalSource.block`).
-    public func run(signals wanted: [Int32], reload: @escaping () -> SluiceConfig?) throws {
-        signals = try SignalSource(signals: wanted, loop: loop) { [unowned self] signal in
-            handleSignal(signal, reload: reload)
+    /// Runs this loop until shutdown. Only loop 0 takes `signals` (they must already be blocked with
+    /// `SignalSource.block`).
+    func run(signals wanted: [Int32]?, reload: @escaping () -> SluiceConfig?) throws {
+        if let wanted {
+            signals = try SignalSource(signals: wanted, loop: loop) { [unowned self] signal in
+                handleSignal(signal, reload: reload)
+            }
         }
         loop.onTick = { [unowned self] now in tick(now) }
         loop.run()
@@ -157,9 +179,29 @@ public final class Proxy {
         for listener in listeners { listener.close() }
     }
 
+    /// Stops every loop.
+    func stopAll() {
+        for worker in shared.workers {
+            if worker === self { loop.stop() } else { worker.loop.post { [unowned worker] in worker.loop.stop() } }
+        }
+    }
+
     // MARK: Clients
 
+    /// A listener accepted a client: it goes to the next loop in turn, so clients spread evenly.
     func accepted(fd: Int32, peer: PeerAddress) {
+        let target: Proxy = shared.lock.withLock {
+            let worker = shared.workers[shared.nextAcceptWorker % shared.workers.count]
+            shared.nextAcceptWorker &+= 1
+            return worker
+        }
+        if target === self { return adopt(clientFD: fd, peer: peer) }
+        target.loop.post { [unowned target] in target.adopt(clientFD: fd, peer: peer) }
+    }
+
+    func adopt(clientFD fd: Int32, peer: PeerAddress) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         let now = Syscall.monotonicNow()
         let transport = SocketTransport(fd: fd)
         Socket.setNoDelay(fd)
@@ -169,7 +211,7 @@ public final class Proxy {
             client.refuse(.fatal(.cannotConnectNow, "Sluice is shutting down"))
             return
         }
-        if clients.count >= config.maxClientConn {
+        if shared.clientCount >= config.maxClientConn {
             logger.warning(
                 "max_client_conn reached",
                 [("peer", peer.description), ("max_client_conn", String(config.maxClientConn))])
@@ -185,12 +227,15 @@ public final class Proxy {
             return
         }
         clients[id] = client
+        shared.clientCount += 1
         client.logger.debug("client connected")
         client.drive()
     }
 
     /// The client sent a valid startup packet: find its database and start authentication.
     func startupCompleted(_ client: ClientConnection) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         let name = client.database
         if name == "pgbouncer" || name == "sluice" {
             // TODO: the admin console; until it exists the name is refused rather than routed anywhere.
@@ -227,7 +272,8 @@ public final class Proxy {
         client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
         let key = allocateCancelKey()
         client.cancelKey = key
-        cancelKeys[key.processID] = client
+        cancelKeys[key.processID] = client.id
+        client.pool?.clientCount += 1
         client.beginAuthentication(
             ClientAuthentication(user: client.user, method: method, secret: secret, mockSecret: mockSecret))
     }
@@ -235,9 +281,9 @@ public final class Proxy {
     /// A SCRAM verifier for a plain auth_file password, computed once per password rather than once per
     /// login: PBKDF2 is slow by design, and anyone who knows a user name could make Sluice run it.
     func verifier(user: String, password: String) -> SCRAMVerifier {
-        if let cached = verifierCache[user], cached.password == password { return cached.verifier }
+        if let cached = shared.verifierCache[user], cached.password == password { return cached.verifier }
         let made = SCRAMVerifier.make(password: password, iterations: config.scramIterations)
-        verifierCache[user] = (password, made)
+        shared.verifierCache[user] = (password, made)
         return made
     }
 
@@ -257,6 +303,8 @@ public final class Proxy {
     }
 
     func clientAuthenticated(_ client: ClientConnection, keys: SCRAMKeys?) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         guard let pool = client.pool else { return client.refuse(.fatal(.internalError, "no pool")) }
         if let keys, pool.serverUser == client.user {
             switch pool.credential {
@@ -299,8 +347,10 @@ public final class Proxy {
         return pool
     }
 
+    /// Ids are unique across loops: loop i of n hands out i+1, i+1+n, i+1+2n, … so a client's id also
+    /// names its loop.
     func allocateID() -> Int {
-        defer { nextID += 1 }
+        defer { nextID += shared.workers.count }
         return nextID
     }
 }

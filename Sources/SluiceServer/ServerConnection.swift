@@ -92,10 +92,12 @@ final class ServerConnection: Connection {
                     ))
                 return
             }
-            let login = ServerLogin(user: pool.serverUser, credential: pool.credential)
+            // The pool's credential and target are shared with other loops and change on reload.
+            let (credential, database) = proxy.shared.lock.withLock { (pool.credential, pool.serverDatabase) }
+            let login = ServerLogin(user: pool.serverUser, credential: credential)
             output.write(
                 bytes: ServerLogin.startupMessage(
-                    user: pool.serverUser, database: pool.serverDatabase, parameters: pool.startupParameters))
+                    user: pool.serverUser, database: database, parameters: pool.startupParameters))
             state = .loggingIn(login)
         }
         guard flushOutput() else { return lost("write to server failed") }

@@ -108,9 +108,11 @@ let handledSignals = [SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2]
 SignalSource.block(handledSignals)
 
 do {
-    let proxy = try Proxy(config: config, logger: runLogger)
+    let proxy = try ProxyGroup(config: config, logger: runLogger)
     try proxy.bind()
-    runLogger.info("sluice started", [("version", version), ("config", configPath ?? "(environment)")])
+    runLogger.info(
+        "sluice started",
+        [("version", version), ("config", configPath ?? "(environment)"), ("workers", String(proxy.loopCount))])
     try proxy.run(signals: handledSignals) {
         do {
             return try loadConfig()

@@ -111,7 +111,7 @@ struct ConfigTypicalFileTests {
         #expect(config.pktBuf == 4096)
         #expect(config.trackExtraParameters == ["IntervalStyle"])
         #expect(config.logConnections && config.logDisconnections && config.logPoolerErrors)
-        #expect(config.workers == 1)
+        #expect(config.workers == 0)
         #expect(config.unixSocketDir == "/tmp")
     }
 

@@ -19,6 +19,25 @@ struct PoolStateMachineTests {
         #expect(pool.clientRequestedServer(4, now: 3) == .assign(server: 101, client: 4))
     }
 
+    @Test("an idle server of the client's own loop is lent first; another loop's only when none is")
+    func prefersTheClientsLoop() {
+        var pool = PoolStateMachine(maxServers: 3)
+        for client in 1...3 { _ = pool.clientRequestedServer(client, now: 0) }
+        _ = pool.serverBecameIdle(10, fromOpening: true, home: 0)
+        _ = pool.serverBecameIdle(11, fromOpening: true, home: 1)
+        _ = pool.serverBecameIdle(12, fromOpening: true, home: 0)
+        for server in [10, 11, 12] {
+            #expect(pool.serverBecameIdle(server, fromOpening: false, home: server == 11 ? 1 : 0) == .none)
+        }
+        #expect(pool.clientRequestedServer(4, now: 1, home: 1) == .assign(server: 11, client: 4))
+        #expect(pool.clientRequestedServer(5, now: 1, home: 1) == .assign(server: 12, client: 5))
+        pool.roundRobin = true
+        #expect(pool.clientRequestedServer(6, now: 1, home: 0) == .assign(server: 10, client: 6))
+        // Waiters stay first come, first served whatever their loop: the next idle server goes to the oldest.
+        #expect(pool.clientRequestedServer(7, now: 2, home: 1) == .wait)
+        #expect(pool.serverBecameIdle(10, fromOpening: false, home: 0) == .assign(server: 10, client: 7))
+    }
+
     @Test("never exceeds the cap however many clients ask")
     func neverExceeds() {
         var pool = PoolStateMachine(maxServers: 3)

@@ -2,7 +2,8 @@ import Foundation
 import Glibc
 import Testing
 
-/// Failures only a real network shows: a link that goes silent, a DNS server that never answers.
+/// Failures only a real network shows: a link that goes silent, a DNS server that never answers, a
+/// name whose address changes.
 ///
 /// Each test builds its own pair of network namespaces joined by a veth link (addresses exist only
 /// inside them). Sluice runs in namespace A and takes clients on a Unix socket, which crosses
@@ -79,6 +80,51 @@ struct NetworkNamespaceTests {
         #expect(ended != nil && ended != .exited(0), "\(stderr)")
         #expect(stderr.contains("server_connect_timeout") || stderr.contains("could not resolve"), "\(stderr)")
     }
+
+    @Test("dns_max_ttl: a server host name is looked up again once its answer is dns_max_ttl old")
+    func dnsMaxTTLBoundsHowLongAnAnswerIsUsed() throws {
+        let ttl = 3.0
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        // A second address on B's side where nothing listens: connecting there is refused at once.
+        try lab.ipCommand(["-n", lab.namespaceB, "addr", "add", "\(lab.subnet).3/24", "dev", lab.linkB])
+        let name = "db.sluice-test"
+        // Only namespace A sees this hosts file. Both answers have the same length, so switching rewrites
+        // one byte in place and no lookup can see an empty or half-written file (and remember a failure).
+        let hosts = { (host: Int) in "127.0.0.1 localhost\n\(lab.subnet).\(host) \(name)\n" }
+        try lab.writeHosts(hosts(3))
+        // server_login_retry is short so that clients after a refused connect try again instead of being
+        // failed fast for the default 15 s.
+        let sluice = try lab.startSluice(
+            settings: ["dns_max_ttl": "\(ttl)", "server_login_retry": "0.5"],
+            extraDatabases: ["byname": "host=\(name) port=5432 dbname=\(lab.database)"])
+        let clock = ContinuousClock()
+        let firstStarted = clock.now
+        let first = try lab.psql(sluice, database: "byname", ["SELECT 'first';"], timeout: .seconds(20))
+        #expect(!first.succeeded && first.stderr.contains("refused"), "\(first)\n\(lab.log(sluice))")
+
+        let rewritten = clock.now
+        try lab.writeHosts(hosts(2))
+        var attempts: [(started: ContinuousClock.Instant, ended: ContinuousClock.Instant, result: RunResult)] = []
+        // Past the 15 s default, so an ignored setting shows as a late success rather than none.
+        while clock.now - rewritten < .seconds(25) {
+            let started = clock.now
+            let result = try lab.psql(sluice, database: "byname", ["SELECT 'served';"], timeout: .seconds(20))
+            attempts.append((started, clock.now, result))
+            if result.succeeded { break }
+            sleep(for: .milliseconds(200))
+        }
+        let served = try #require(attempts.last)
+        #expect(served.result.succeeded && served.result.stdout == "served\n", "\(served.result)\n\(lab.log(sluice))")
+        // The first client's login looked the name up, no earlier than `firstStarted`, and the answer
+        // (.3) is used for dns_max_ttl: every attempt that ended before then must still have been refused.
+        for attempt in attempts where attempt.ended < firstStarted + .seconds(ttl) {
+            #expect(!attempt.result.succeeded, "served \(attempt.ended - firstStarted) after the first lookup")
+        }
+        // That answer was at most `ttl` old when the hosts file changed, so a fresh lookup comes soon after.
+        let wait = served.ended - rewritten
+        #expect(wait < .seconds(ttl + 4), "served \(wait) after the rewrite, dns_max_ttl = \(ttl)\n\(lab.log(sluice))")
+    }
 }
 
 /// Two network namespaces and a veth link, a relaying Sluice in B, and helpers to run things in A.
@@ -95,7 +141,8 @@ private final class NetworkLab {
     let database: String
     let directory: URL
     private var children: [ChildProcess] = []
-    private var resolvConfDirectory: String?
+    /// `/etc/netns/<namespace A>`, once a test has put files there for `ip netns exec` to mount.
+    private var etcDirectory: String?
 
     fileprivate static func suffix() -> String {
         String((0..<8).map { _ in Array("abcdefghijklmnopqrstuvwxyz0123456789").randomElement()! })
@@ -121,9 +168,7 @@ private final class NetworkLab {
             if silentNameserver {
                 // `ip netns exec` mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf. The
                 // nameserver's MAC address is pinned to one nobody has, so queries vanish silently.
-                let etc = "/etc/netns/\(namespaceA)"
-                try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
-                resolvConfDirectory = etc
+                let etc = try namespaceAEtc()
                 try "nameserver \(subnet).9\noptions timeout:20 attempts:1\n".write(
                     toFile: etc + "/resolv.conf", atomically: true, encoding: .utf8)
                 try ipCommand([
@@ -135,6 +180,32 @@ private final class NetworkLab {
         } catch {
             tearDown()
             throw error
+        }
+    }
+
+    /// The directory whose files `ip netns exec` mounts over namespace A's `/etc`; made on first use.
+    private func namespaceAEtc() throws -> String {
+        let etc = "/etc/netns/\(namespaceA)"
+        if etcDirectory == nil {
+            try FileManager.default.createDirectory(atPath: etc, withIntermediateDirectories: true)
+            etcDirectory = etc
+        }
+        return etc
+    }
+
+    /// Sets the hosts file processes in namespace A see (as /etc/hosts) from their next start on. A file
+    /// already there is overwritten in place: running processes see it through a bind mount of its inode,
+    /// which a new file would not replace.
+    func writeHosts(_ text: String) throws {
+        let path = try namespaceAEtc() + "/hosts"
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw HarnessError("cannot open \(path): errno \(errno)") }
+        defer { close(fd) }
+        // Written over the old text before truncating, so a reader never finds the file empty.
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        guard written == bytes.count, ftruncate(fd, off_t(bytes.count)) == 0 else {
+            throw HarnessError("cannot write \(path): errno \(errno)")
         }
     }
 
@@ -207,9 +278,9 @@ private final class NetworkLab {
     }
 
     /// Runs psql against the Sluice in A with `lines` on its standard input.
-    func psql(_ sluice: String, _ lines: [String], timeout: Duration) throws -> RunResult {
+    func psql(_ sluice: String, database: String? = nil, _ lines: [String], timeout: Duration) throws -> RunResult {
         try run(
-            "psql", psqlArguments(database: database), environment: ["PGPASSWORD": role.password],
+            "psql", psqlArguments(database: database ?? self.database), environment: ["PGPASSWORD": role.password],
             stdin: lines.joined(separator: "\n") + "\n", timeout: timeout)
     }
 
@@ -231,7 +302,7 @@ private final class NetworkLab {
         }
         children.removeAll()
         for namespace in [namespaceA, namespaceB] { _ = try? run(ip, ["netns", "del", namespace]) }
-        if let resolvConfDirectory { try? FileManager.default.removeItem(atPath: resolvConfDirectory) }
+        if let etcDirectory { try? FileManager.default.removeItem(atPath: etcDirectory) }
         if ProcessInfo.processInfo.environment["SLUICE_TEST_KEEP_FILES"] == nil {
             try? FileManager.default.removeItem(at: directory)
         }

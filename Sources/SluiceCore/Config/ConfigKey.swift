@@ -195,6 +195,6 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("unix_socket_mode", "0777", .implemented, .integer, reloadable: false),
         ConfigKey("user", "", .restrictive, .text, reloadable: false),
         ConfigKey("verbose", "0", .cosmetic, .integer),
-        ConfigKey("workers", "1", .implemented, .integer, reloadable: false, isSluiceOnly: true),
+        ConfigKey("workers", "auto", .implemented, .text, reloadable: false, isSluiceOnly: true),
     ]
 }

@@ -227,7 +227,9 @@ struct ConfigLoader {
             config.unixSocketDir = value.isEmpty ? nil : value
         case "unix_socket_group": config.unixSocketGroup = value.isEmpty ? nil : value
         case "unix_socket_mode": config.unixSocketMode = try integer(0...0o7777)
-        case "workers": config.workers = try integer(1...256)
+        case "workers":
+            // `auto` (or 0): as many loops as CPUs this process may use, decided at startup.
+            config.workers = value.lowercased() == "auto" ? 0 : try integer(0...256)
         default:
             // The table marks a key implemented that this switch does not handle.
             fatalError("config key \(setting.key.name) is marked implemented but has no parser")

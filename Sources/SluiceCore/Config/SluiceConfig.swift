@@ -79,7 +79,7 @@ public struct SluiceConfig: Sendable, Equatable {
     public var applicationNameAddHost: Bool
     /// `scram_iterations`: PBKDF2 rounds for verifiers made from plain passwords.
     public var scramIterations: Int
-    /// `workers` (Sluice only): number of event-loop threads.
+    /// `workers` (Sluice only): number of event-loop threads; 0 means one per CPU this process may use.
     public var workers: Int
     /// `pidfile`: where to write the process id; nil for none.
     public var pidfile: String?
@@ -137,7 +137,7 @@ public struct SluiceConfig: Sendable, Equatable {
         trackExtraParameters: ["IntervalStyle"],
         applicationNameAddHost: false,
         scramIterations: SCRAMVerifier.defaultIterations,
-        workers: 1,
+        workers: 0,
         pidfile: nil,
         logfile: nil,
         databases: [:],

@@ -37,8 +37,9 @@ public struct PoolStateMachine: Sendable {
     public var loginRetry: Double = 15
     /// When the last connection attempt failed; cleared by the next successful login.
     public private(set) var loginFailedAt: Double?
-    /// Idle servers, most recently used last.
-    public private(set) var idle: [Int] = []
+    /// Idle servers, most recently used last, each with the event loop that drives it (its home).
+    private var idleEntries: [(server: Int, home: Int)] = []
+    public var idle: [Int] { idleEntries.map(\.server) }
     public private(set) var active: Set<Int> = []
     /// Servers being connected or logging in.
     public private(set) var opening = 0
@@ -54,7 +55,10 @@ public struct PoolStateMachine: Sendable {
         self.maxServers = maxServers
     }
 
-    public var totalServers: Int { idle.count + active.count + opening }
+    public var totalServers: Int { idleEntries.count + active.count + opening }
+    public var idleCount: Int { idleEntries.count }
+
+    public func isIdle(_ server: Int) -> Bool { idleEntries.contains { $0.server == server } }
     public var waitingCount: Int { waiters.count - waitersHead }
     public var oldestWaitSince: Double? { waitersHead < waiters.count ? waiters[waitersHead].since : nil }
     /// More clients wait than connections are being opened for them.
@@ -66,23 +70,24 @@ public struct PoolStateMachine: Sendable {
         return now - failedAt < loginRetry
     }
 
-    /// A client needs a server now.
-    public mutating func clientRequestedServer(_ client: Int, now: Double) -> PoolAction {
-        if waitingCount == 0, let server = takeIdle() {
+    /// A client needs a server now. `home` is the client's event loop: an idle server driven by the same
+    /// loop is preferred, because lending one from another loop means moving it there first.
+    public mutating func clientRequestedServer(_ client: Int, now: Double, home: Int = 0) -> PoolAction {
+        if waitingCount == 0, let server = takeIdle(home: home) {
             active.insert(server)
             return .assign(server: server, client: client)
         }
         // PgBouncer's fast fail: with logins failing and no server that could ever serve the client,
         // waiting would only end in query_wait_timeout.
-        if isLoginBackingOff(now: now), active.isEmpty, idle.isEmpty, opening == 0 {
+        if isLoginBackingOff(now: now), active.isEmpty, idleEntries.isEmpty, opening == 0 {
             return .failFast
         }
         waiters.append(Waiter(client: client, since: now))
         return openIfRoom(now: now)
     }
 
-    /// A server finished logging in or was released by its client, clean and idle.
-    public mutating func serverBecameIdle(_ server: Int, fromOpening: Bool) -> PoolAction {
+    /// A server finished logging in or was released by its client, clean and idle, on loop `home`.
+    public mutating func serverBecameIdle(_ server: Int, fromOpening: Bool, home: Int = 0) -> PoolAction {
         if fromOpening {
             precondition(opening > 0, "a server finished opening but none was opening")
             opening -= 1
@@ -94,14 +99,14 @@ public struct PoolStateMachine: Sendable {
             active.insert(server)
             return .assign(server: server, client: waiter.client)
         }
-        idle.append(server)
+        idleEntries.append((server, home))
         return .none
     }
 
     /// A server is gone, from whatever list it was on. Returns `.openServer` when waiters need a replacement.
     public mutating func serverClosed(_ server: Int, now: Double) -> PoolAction {
-        if active.remove(server) == nil, let i = idle.firstIndex(of: server) {
-            idle.remove(at: i)
+        if active.remove(server) == nil, let i = idleEntries.firstIndex(where: { $0.server == server }) {
+            idleEntries.remove(at: i)
         }
         return waitingCount > 0 ? openIfRoom(now: now) : .none
     }
@@ -113,7 +118,7 @@ public struct PoolStateMachine: Sendable {
         precondition(opening > 0, "an open failed but none was opening")
         opening -= 1
         loginFailedAt = now
-        if opening > 0 || !active.isEmpty || !idle.isEmpty { return [] }
+        if opening > 0 || !active.isEmpty || !idleEntries.isEmpty { return [] }
         var failed: [Int] = []
         while let waiter = popWaiter() { failed.append(waiter.client) }
         return failed
@@ -146,8 +151,8 @@ public struct PoolStateMachine: Sendable {
 
     /// An idle server is being taken out (idle timeout, lifetime, eviction): it leaves the idle list.
     public mutating func idleServerRetired(_ server: Int) -> Bool {
-        guard let i = idle.firstIndex(of: server) else { return false }
-        idle.remove(at: i)
+        guard let i = idleEntries.firstIndex(where: { $0.server == server }) else { return false }
+        idleEntries.remove(at: i)
         return true
     }
 
@@ -187,10 +192,17 @@ public struct PoolStateMachine: Sendable {
         return count
     }
 
-    /// The server to lend next: the newest idle one, or the oldest under `server_round_robin`.
-    private mutating func takeIdle() -> Int? {
-        guard !idle.isEmpty else { return nil }
-        return roundRobin ? idle.removeFirst() : idle.removeLast()
+    /// The server to lend next: the newest idle one, or the oldest under `server_round_robin`; among
+    /// those, one at home on the client's loop first.
+    private mutating func takeIdle(home: Int) -> Int? {
+        guard !idleEntries.isEmpty else { return nil }
+        let index: Int
+        if roundRobin {
+            index = idleEntries.firstIndex { $0.home == home } ?? idleEntries.startIndex
+        } else {
+            index = idleEntries.lastIndex { $0.home == home } ?? idleEntries.index(before: idleEntries.endIndex)
+        }
+        return idleEntries.remove(at: index).server
     }
 
     private mutating func popWaiter() -> Waiter? {

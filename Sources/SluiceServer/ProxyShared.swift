@@ -1,0 +1,41 @@
+import SluiceCore
+import SluiceIO
+
+/// What all event loops share: the pools and their state machines, the caps that span pools, cancel keys,
+/// pause and shutdown, and the configuration the next reload replaces. Every field is read and written
+/// with `lock` held. Connections are not shared: each belongs to one loop (see `Proxy`), and what one
+/// loop wants done to another loop's connection it posts to that loop.
+final class ProxyShared: @unchecked Sendable {
+    let lock = RecursiveLock()
+    var config: SluiceConfig
+    /// One per event loop; index 0 also owns the listeners and the signals.
+    var workers: [Proxy] = []
+    var pools: [PoolKey: Pool] = [:]
+    /// Every open server connection, whichever loop owns it.
+    var servers: [Int: ServerConnection] = [:]
+    /// Server slots and client counts behind the caps that span pools (Proxy+Limits.swift).
+    var limitState = ProxyLimitState()
+    /// Cancel keys Sluice issued, to the id of the client holding each.
+    var cancelKeys: [Int32: Int] = [:]
+    var paused = false
+    var shutdown: ShutdownMode?
+    /// Clients connected to any loop, for `max_client_conn`.
+    var clientCount = 0
+    /// SCRAM verifiers computed from plain auth_file passwords, by user.
+    var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
+    /// Next host index per pool, for `load_balance_hosts = round-robin`.
+    var hostCursors: [PoolKey: Int] = [:]
+    /// The loop the next accepted client goes to.
+    var nextAcceptWorker = 0
+    /// Per-process secret that makes mock SCRAM salts for unknown users stable but unguessable.
+    let mockSecret = Crypto.randomBytes(count: 32)
+
+    init(config: SluiceConfig) {
+        self.config = config
+    }
+
+    /// The loop that owns the client with this id: ids are handed out in strides, one residue per loop.
+    func owner(ofClient id: Int) -> Proxy {
+        workers[(id - 1) % workers.count]
+    }
+}
