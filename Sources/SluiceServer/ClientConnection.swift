@@ -7,45 +7,97 @@ final class ClientConnection: Connection {
     enum State {
         /// Waiting for the startup packet (after an optional SSLRequest or GSSENCRequest).
         case startup
-        case authenticating(ClientAuthentication)
+        /// Boxed: the exchange is large and lives only during login, while the state lives as long as the
+        /// client. Inline, it would make every idle client carry its size.
+        case authenticating(AuthenticationExchange)
         /// Authenticated; waiting for a server login to learn the parameters to greet the client with.
         case awaitingWelcome
         case ready
         case closed
     }
 
+    // Thousands of clients sit idle at a time, so every stored property here costs per client: what
+    // only login needs is boxed or dropped after it, and what clients have in common is shared. They are
+    // laid out in the order declared; the order keeps padding out (the flags fill the end of `peer`).
     var state: State = .startup
+    var cancelKey: (processID: Int32, secretKey: Int32) = (0, 0)
     let peer: PeerAddress
+    var isWaitingForServer = false
+    var transactionStatus = TransactionStatus.idle
+    /// Counted in the per-database and per-user client counts (Proxy+Limits.swift), under `database`
+    /// and `user`, which do not change once counted.
+    var isCounted = false
+    /// The startup packet named the database and user: log lines carry them from then on.
+    private var isIdentified = false
     let connectedAt: Double
     var user = ""
     var database = ""
     var pool: Pool?
-    var server: ServerConnection?
-    var isWaitingForServer = false
+    /// The server lent to this client. Output buffers of clients without one go back to the loop.
+    var server: ServerConnection? {
+        didSet { if server != nil { takeSpareOutput() } }
+    }
     var waitingSince: Double = 0
+    /// Usually the storage of another client's equal set (see `finishLogin`).
     var parameters = ParameterSet()
+    /// The tracked parameters of the startup packet, until `finishLogin` has put them in `parameters`.
     var startupParameters: [StartupParameter] = []
-    var cancelKey: (processID: Int32, secretKey: Int32) = (0, 0)
-    var transactionStatus = TransactionStatus.idle
-    /// Set when the client must be turned away (a limit was reached) as soon as it has said who it is.
-    var refusal: ErrorFields?
-    /// This client's timeouts: the global ones with its user's overrides.
-    var timeouts = ClientTimeouts()
+    private var refusalBox: Boxed<ErrorFields>?
+    /// Shared with the other clients of the loop that got the same timeouts; nil for all zero.
+    private var timeoutsBox: Boxed<ClientTimeouts>?
     /// Coarse time of the last message from the client, for `client_idle_timeout`.
     var lastActivity: Double = 0
-    /// When the current transaction's first request reached the server, for `transaction_timeout`.
-    var transactionStartedAt: Double?
     /// Startup parameters PostgreSQL does not report back (`options`, `search_path`, `extra_float_digits`,
     /// …): applied with SET on every server the client is lent, so no transaction runs without them.
     var startupSettings: [(name: String, value: String)] = []
+    /// When the current transaction's first request reached the server, for `transaction_timeout`.
+    var transactionStartedAt: Double?
 
     init(id: Int, transport: any Transport, peer: PeerAddress, proxy: Proxy, now: Double) {
         self.peer = peer
         self.connectedAt = now
-        super.init(
-            id: id, transport: transport, proxy: proxy,
-            logger: proxy.logger.with("client", "C\(id)").with("peer", peer.description))
+        super.init(id: id, transport: transport, proxy: proxy, logger: proxy.logger)
         writable = true
+    }
+
+    /// Set when the client must be turned away (a limit was reached) as soon as it has said who it is.
+    var refusal: ErrorFields? {
+        get { refusalBox?.value }
+        set { refusalBox = newValue.map { Boxed($0) } }
+    }
+
+    /// This client's timeouts: the global ones with its user's overrides, as they were when it logged in.
+    var timeouts: ClientTimeouts {
+        get { timeoutsBox?.value ?? ClientTimeouts() }
+        set {
+            if newValue == ClientTimeouts() {
+                timeoutsBox = nil
+            } else if let recent = proxy.recentTimeouts, recent.value == newValue {
+                timeoutsBox = recent
+            } else {
+                let box = Boxed(newValue)
+                proxy.recentTimeouts = box
+                timeoutsBox = box
+            }
+        }
+    }
+
+    /// The loop's logger with this client's keys: `client` and `peer`, then `db` and `user` once the
+    /// startup packet named them. Made for each line rather than kept, which would cost every idle
+    /// client an array of its own.
+    override var logger: Logger {
+        get {
+            var logger = super.logger
+            logger.metadata.reserveCapacity(logger.metadata.count + 4)
+            logger.metadata.append(("client", "C\(id)"))
+            logger.metadata.append(("peer", peer.description))
+            if isIdentified {
+                logger.metadata.append(("db", database))
+                logger.metadata.append(("user", user))
+            }
+            return logger
+        }
+        set { super.logger = newValue }
     }
 
     var isLoggingIn: Bool {
@@ -105,14 +157,38 @@ final class ClientConnection: Connection {
         if input.isEmpty && input.capacity > 0, case .none = passthrough {
             proxy.recycle(input.takeStorage())
         }
-        // Small output buffers stay: freeing them would cost an allocation per reply. Large ones go.
-        if output.isEmpty && output.capacity > Self.readChunk { _ = output.takeStorage() }
+        releaseIdleOutput()
+    }
+
+    /// Gives an empty output buffer back to the loop once no server writes into it. It comes back with
+    /// the next server or the next message Sluice writes itself (`takeSpareOutput`), so the buffers go
+    /// round between clients rather than to the allocator.
+    private func releaseIdleOutput() {
+        if output.isEmpty && output.capacity > 0 && server == nil { proxy.recycleOutput(output.takeStorage()) }
+    }
+
+    /// Gives the output a spare buffer of the loop when it holds none, before anything is written to it.
+    /// Without one the first write allocates a buffer.
+    private func takeSpareOutput() {
+        if output.capacity == 0, let spare = proxy.spareOutputs.popLast() { output = ByteBuffer(recycling: spare) }
+    }
+
+    /// A leaving client's buffers go back to the loop for the next client to log in; what they still held
+    /// goes with the socket.
+    override func closeSocket() {
+        guard !isClosed else { return }
+        input.clear()
+        output.clear()
+        if input.capacity > 0 { proxy.recycle(input.takeStorage()) }
+        if output.capacity > 0 { proxy.recycleOutput(output.takeStorage()) }
+        super.closeSocket()
     }
 
     /// Called by a server after it wrote replies into this client's output.
     func flushAfterServerOutput() {
         guard !isClosed else { return }
-        if !flushOutput() { gone("write to client failed") }
+        if !flushOutput() { return gone("write to client failed") }
+        releaseIdleOutput()
     }
 
     // MARK: Startup
@@ -134,6 +210,7 @@ final class ClientConnection: Connection {
                 return refuse(.fatal(.protocolViolation, "received unencrypted data after encryption request"))
             }
             // TODO: answer 'S' and run TLS once the transport has it; until then every client gets 'N'.
+            takeSpareOutput()
             output.write(byte: 0x4E)
             flushOrGone()
         case .cancelRequest(let processID, let secretKey):
@@ -183,6 +260,7 @@ final class ClientConnection: Connection {
         }
         if minor > 0 || !protocolOptions.isEmpty {
             // Newer minor versions and protocol options are negotiated down to plain 3.0.
+            takeSpareOutput()
             output.writeNegotiateProtocolVersion(newestMinor: 0, unrecognizedOptions: protocolOptions)
         }
         guard !user.isEmpty else {
@@ -196,18 +274,19 @@ final class ClientConnection: Connection {
         }
         startupParameters = accepted
         startupSettings = settings.filter { !proxy.trackedParameters.contains($0.name.lowercased()) }
-        logger = logger.with("db", database).with("user", user)
+        isIdentified = true
         proxy.startupCompleted(self)
     }
 
     /// The proxy chose how to authenticate this client.
     func beginAuthentication(_ authentication: ClientAuthentication) {
-        var auth = authentication
-        switch auth.start(output: &output) {
+        let exchange = AuthenticationExchange(authentication)
+        takeSpareOutput()
+        switch exchange.auth.start(output: &output) {
         case .accepted:
             authenticated(keys: nil)
         case .continue:
-            state = .authenticating(auth)
+            state = .authenticating(exchange)
             flushOrGone()
         case .rejected(let error):
             refuse(error)
@@ -215,7 +294,7 @@ final class ClientConnection: Connection {
     }
 
     private func processAuthentication() {
-        guard case .authenticating(var auth) = state else { return }
+        guard case .authenticating(let exchange) = state else { return }
         let header: MessageHeader
         do {
             guard let h = try MessageHeader.peek(input, maximumLength: StartupPacket.maximumLength) else { return }
@@ -229,11 +308,11 @@ final class ClientConnection: Connection {
         }
         let body = input.bytes(at: 5, count: header.bodyLength)
         input.moveReaderIndex(forwardBy: header.totalLength)
-        switch auth.messageReceived(body, output: &output) {
+        takeSpareOutput()
+        switch exchange.auth.messageReceived(body, output: &output) {
         case .accepted:
-            authenticated(keys: auth.provenKeys)
+            authenticated(keys: exchange.auth.provenKeys)
         case .continue:
-            state = .authenticating(auth)
             flushOrGone()
         case .rejected(let error):
             proxy.logAuthenticationFailure(self, error)
@@ -248,10 +327,17 @@ final class ClientConnection: Connection {
 
     /// Sends AuthenticationOk, the parameters, the cancel key and the first ReadyForQuery.
     func finishLogin(welcome: [(name: String, value: String)]) {
-        for (name, value) in welcome where proxy.trackedParameters.contains(name.lowercased()) {
+        for (name, value) in welcome where proxy.trackedParameters.contains(ParameterSet.key(name)) {
             parameters[name] = value
         }
         for parameter in startupParameters { parameters[parameter.name] = parameter.value }
+        // Most clients of a pool log in with the same parameters: they share one copy of them.
+        if parameters == proxy.recentParameters {
+            parameters = proxy.recentParameters
+        } else {
+            proxy.recentParameters = parameters
+        }
+        takeSpareOutput()
         output.writeAuthenticationOk()
         for (name, value) in welcome {
             output.writeParameterStatus(name: name, value: parameters[name] ?? value)
@@ -260,6 +346,8 @@ final class ClientConnection: Connection {
         where !welcome.contains(where: { $0.name.lowercased() == parameter.name.lowercased() }) {
             output.writeParameterStatus(name: parameter.name, value: parameter.value)
         }
+        // They live on in `parameters`.
+        startupParameters = []
         output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
         output.writeReadyForQuery(.idle)
         state = .ready
@@ -358,6 +446,7 @@ final class ClientConnection: Connection {
 
     /// Sends an error during startup or authentication and closes.
     func refuse(_ error: ErrorFields) {
+        takeSpareOutput()
         output.writeErrorResponse(error)
         logger.info("login refused", [("sqlstate", error.sqlState), ("reason", error.message)])
         _ = flushOutput()
@@ -367,6 +456,7 @@ final class ClientConnection: Connection {
 
     /// Sends an error after login and closes.
     func fail(_ error: ErrorFields) {
+        takeSpareOutput()
         output.writeErrorResponse(error)
         _ = flushOutput()
         discardPendingInput()
@@ -402,4 +492,19 @@ final class ClientConnection: Connection {
         }
         proxy.clientClosed(self)
     }
+}
+
+/// A client's authentication exchange, in a box of its own for the time of login.
+final class AuthenticationExchange {
+    var auth: ClientAuthentication
+
+    init(_ auth: ClientAuthentication) { self.auth = auth }
+}
+
+/// A value kept out of line: a reference to it costs a client 8 bytes however large the value is, and
+/// clients can share one.
+final class Boxed<Value> {
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
 }

@@ -22,17 +22,20 @@ class Connection: EventHandler {
     unowned var proxy: Proxy
     var input: ByteBuffer
     var output = ByteBuffer()
+    // Stored properties are laid out in the order declared: the one-byte flags follow the nine bytes of
+    // `passthrough` so that they fill its padding rather than adding their own.
+    var passthrough = Passthrough.none
     var readable = false
     var writable = false
     var isClosed = false
     private var driveScheduled = false
-    var passthrough = Passthrough.none
     /// Stopped reading because the peer's output is full; the peer resumes this side once it drains.
     var stalledByPeer = false
     /// The kernel reported that the peer closed or reset the connection. Input already buffered is still
     /// processed, but a side that cannot make progress any more is closed at once instead of waiting on a
     /// peer that will never read.
     var peerHungUp = false
+    /// Lines about this connection. A client keeps its loop's logger here and adds its own keys per line.
     var logger: Logger
 
     /// Output above this stops the peer from reading more: back-pressure instead of unbounded buffering.

@@ -3,14 +3,42 @@ import SluiceCore
 
 /// The reported parameters Sluice keeps in step between a client and whichever server serves it.
 /// Names compare case-insensitively, as PostgreSQL's GUC names do.
-struct ParameterSet {
+///
+/// A set is a value with copy-on-write storage: clients that logged in with the same parameters can
+/// share one copy (see `ClientConnection.finishLogin`), and a client gets storage of its own only when
+/// one of its parameters changes. Setting a value a set already holds is therefore not a change.
+struct ParameterSet: Equatable {
     private(set) var values: [String: (name: String, value: String)] = [:]
 
     subscript(name: String) -> String? {
-        get { values[name.lowercased()]?.value }
+        get { values[Self.key(name)]?.value }
         set {
-            if let newValue { values[name.lowercased()] = (name, newValue) } else { values[name.lowercased()] = nil }
+            let key = Self.key(name)
+            if let newValue {
+                if let current = values[key], current.value == newValue, current.name == name { return }
+                values[key] = (name, newValue)
+            } else if values[key] != nil {
+                values[key] = nil
+            }
         }
+    }
+
+    /// The dictionary key for `name`: its lower-case form. A name already in lower case, as most that
+    /// PostgreSQL reports are, is its own key and shares its storage; `lowercased()` would copy a name
+    /// longer than 15 bytes into a new allocation for every client.
+    static func key(_ name: String) -> String {
+        for byte in name.utf8 where byte >= 0x80 || (byte >= 0x41 && byte <= 0x5A) { return name.lowercased() }
+        return name
+    }
+
+    static func == (lhs: ParameterSet, rhs: ParameterSet) -> Bool {
+        guard lhs.values.count == rhs.values.count else { return false }
+        for (key, entry) in lhs.values {
+            guard let other = rhs.values[key], other.name == entry.name, other.value == entry.value else {
+                return false
+            }
+        }
+        return true
     }
 
     /// `SET` statements that would give `server` this set's values for the names in `tracked`.

@@ -18,16 +18,16 @@ extension Proxy {
             return
         }
         // A client asking from inside its own processing carries on by itself once linked.
-        requestingClient = client
+        requestingClientID = client.id
         let action = pool.machine.clientRequestedServer(client.id, now: now, home: index)
         if case .failFast = action {
             client.isWaitingForServer = false
-            requestingClient = nil
+            requestingClientID = 0
             let error = loginRetryError(pool)
             return client.isLoggingIn ? client.refuse(error) : client.fail(error)
         }
         perform(action, pool: pool)
-        requestingClient = nil
+        requestingClientID = 0
     }
 
     func perform(_ action: PoolAction, pool: Pool) {
@@ -89,7 +89,7 @@ extension Proxy {
             }
         }
         restoreSession(of: client, on: server)
-        if client !== requestingClient { client.scheduleDrive() }
+        if client.id != requestingClientID { client.scheduleDrive() }
     }
 
     /// Hands `server`, which this loop drives and the pool has lent to client `clientID`, to the client's

@@ -7,8 +7,6 @@ struct ProxyLimitState {
     var caps = ServerConnectionCaps<PoolKey>()
     var clientsPerDatabase: [String: Int] = [:]
     var clientsPerUser: [String: Int] = [:]
-    /// The database and user each counted client was counted under, so it is uncounted exactly once.
-    var countedClients: [Int: (database: String, user: String)] = [:]
     var lastMinimumCheck: Double = 0
 }
 
@@ -38,7 +36,7 @@ extension Proxy {
     func admitClient(_ client: ClientConnection, database: DatabaseConfig) -> ErrorFields? {
         let name = client.database
         let user = client.user
-        limitState.countedClients[client.id] = (name, user)
+        client.isCounted = true
         limitState.clientsPerDatabase[name, default: 0] += 1
         limitState.clientsPerUser[user, default: 0] += 1
         let databaseLimit = config.poolLimits.maxDBClientConnections(database)
@@ -54,15 +52,17 @@ extension Proxy {
         return nil
     }
 
-    /// Uncounts a client that was counted by `admitClient`.
+    /// Uncounts a client that was counted by `admitClient`, exactly once, under the database and user it
+    /// was counted under (they do not change after the startup packet).
     func clientUncounted(_ client: ClientConnection) {
-        guard let counted = limitState.countedClients.removeValue(forKey: client.id) else { return }
-        limitState.clientsPerDatabase[counted.database, default: 1] -= 1
-        limitState.clientsPerUser[counted.user, default: 1] -= 1
-        if limitState.clientsPerDatabase[counted.database] == 0 {
-            limitState.clientsPerDatabase[counted.database] = nil
-        }
-        if limitState.clientsPerUser[counted.user] == 0 { limitState.clientsPerUser[counted.user] = nil }
+        guard client.isCounted else { return }
+        client.isCounted = false
+        let database = client.database
+        let user = client.user
+        limitState.clientsPerDatabase[database, default: 1] -= 1
+        limitState.clientsPerUser[user, default: 1] -= 1
+        if limitState.clientsPerDatabase[database] == 0 { limitState.clientsPerDatabase[database] = nil }
+        if limitState.clientsPerUser[user] == 0 { limitState.clientsPerUser[user] = nil }
     }
 
     // MARK: Server caps

@@ -41,8 +41,9 @@ public final class Proxy {
     var pausedClients: [ClientConnection] = []
     var lastClientScan: Double = 0
     var signals: SignalSource?
-    /// The client whose own request for a server is being handled right now.
-    weak var requestingClient: ClientConnection?
+    /// The id of the client whose own request for a server is being handled right now; 0 for none. An id
+    /// rather than a weak reference: a weak reference gives the client a side table for its whole life.
+    var requestingClientID = 0
     public private(set) var boundPorts: [Int] = []
     /// The resolver and host-list state of the server-connect path (Proxy+Connect.swift).
     let connector = ServerConnector()
@@ -54,6 +55,20 @@ public final class Proxy {
         guard storage.count == Connection.readChunk, spareBuffers.count < 256 else { return }
         spareBuffers.append(storage)
     }
+
+    /// Output buffers of clients that hold no server, taken again by whichever client of this loop is
+    /// written to next (ClientConnection.swift).
+    var spareOutputs: [[UInt8]] = []
+
+    func recycleOutput(_ storage: [UInt8]) {
+        guard !storage.isEmpty, storage.count <= Connection.readChunk, spareOutputs.count < 256 else { return }
+        spareOutputs.append(storage)
+    }
+
+    /// The parameters and the timeouts the last client of this loop logged in with: a client with equal
+    /// ones shares their storage instead of keeping its own copy (ClientConnection.swift).
+    var recentParameters = ParameterSet()
+    var recentTimeouts: Boxed<ClientTimeouts>?
 
     /// Monotonic time as of the last tick or event batch: precise enough for every timeout, and free.
     var coarseNow: Double = Syscall.monotonicNow()

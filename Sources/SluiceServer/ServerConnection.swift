@@ -15,7 +15,9 @@ final class ServerConnection: Connection {
 
     var state: State = .connecting
     let pool: Pool
-    weak var client: ClientConnection?
+    /// Strong, and so is `client.server`: every path that unlinks the two clears both sides, and a weak
+    /// reference would give each client a side table for its whole life.
+    var client: ClientConnection?
     var tracker = ServerReplyTracker()
     var parameters = ParameterSet()
     var backendKey: (processID: Int32, secretKey: Int32)?
@@ -40,7 +42,8 @@ final class ServerConnection: Connection {
     /// The client that last used this server: when it comes back, the session is as it left it.
     var lastClientID = 0
     /// The client this server is being checked for (`server_check_query`); it is linked once the check passes.
-    weak var checkingForClient: ClientConnection?
+    /// Strong: a client that left meanwhile stays until the check ends, and the link then finds it closed.
+    var checkingForClient: ClientConnection?
     var checkStartedAt: Double = 0
     /// Whether a client ever had this server: only those can have gone stale while idle.
     var lentBefore = false

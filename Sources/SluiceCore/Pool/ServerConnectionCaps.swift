@@ -15,6 +15,9 @@ public struct ServerConnectionCaps<PoolID: Hashable & Sendable>: Sendable {
 
     private var databases: [String: Budget] = [:]
     private var users: [String: Budget] = [:]
+    /// Entries in all `blocked` lists: zero almost always, which spares the per-release check two
+    /// dictionary look-ups keyed by strings.
+    private var blockedEntries = 0
 
     public init() {}
 
@@ -35,8 +38,8 @@ public struct ServerConnectionCaps<PoolID: Hashable & Sendable>: Sendable {
         let databaseFull = isFull(database: database, limit: databaseLimit)
         let userFull = isFull(user: user, limit: userLimit)
         if databaseFull || userFull {
-            if databaseFull { Self.block(pool, in: &databases[database, default: Budget()]) }
-            if userFull { Self.block(pool, in: &users[user, default: Budget()]) }
+            if databaseFull { Self.block(pool, in: &databases[database, default: Budget()], entries: &blockedEntries) }
+            if userFull { Self.block(pool, in: &users[user, default: Budget()], entries: &blockedEntries) }
             return false
         }
         databases[database, default: Budget()].used += 1
@@ -61,16 +64,27 @@ public struct ServerConnectionCaps<PoolID: Hashable & Sendable>: Sendable {
 
     /// Whether any pool waits for a slot of this database or user.
     public func hasBlocked(database: String, user: String) -> Bool {
-        !(databases[database]?.blocked.isEmpty ?? true) || !(users[user]?.blocked.isEmpty ?? true)
+        guard blockedEntries > 0 else { return false }
+        return !(databases[database]?.blocked.isEmpty ?? true) || !(users[user]?.blocked.isEmpty ?? true)
     }
 
     /// The pool no longer waits for a slot (it got one, or its clients left).
     public mutating func unblock(_ pool: PoolID, database: String, user: String) {
-        databases[database]?.blocked.removeAll { $0 == pool }
-        users[user]?.blocked.removeAll { $0 == pool }
+        guard blockedEntries > 0 else { return }
+        if let i = databases[database]?.blocked.firstIndex(of: pool) {
+            databases[database]!.blocked.remove(at: i)
+            blockedEntries -= 1
+        }
+        if let i = users[user]?.blocked.firstIndex(of: pool) {
+            users[user]!.blocked.remove(at: i)
+            blockedEntries -= 1
+        }
     }
 
-    private static func block(_ pool: PoolID, in budget: inout Budget) {
-        if !budget.blocked.contains(pool) { budget.blocked.append(pool) }
+    private static func block(_ pool: PoolID, in budget: inout Budget, entries: inout Int) {
+        if !budget.blocked.contains(pool) {
+            budget.blocked.append(pool)
+            entries += 1
+        }
     }
 }
