@@ -18,6 +18,7 @@ public final class EventLoop: @unchecked Sendable {
     private var handlers: [EventHandler?] = []
     private var running = false
     private var deferred: [() -> Void] = []
+    private var runningBatch: [() -> Void] = []
     private var events: UnsafeMutablePointer<epoll_event>
     private let maxEvents = 256
     /// How often `onTick` runs: the resolution of every timeout Sluice enforces.
@@ -142,9 +143,11 @@ public final class EventLoop: @unchecked Sendable {
 
     private func runDeferred() {
         while !deferred.isEmpty {
-            let batch = deferred
-            deferred.removeAll(keepingCapacity: true)
-            for work in batch { work() }
+            // Two buffers taking turns: work deferred while a batch runs goes to the other one, and
+            // neither is reallocated once both have grown.
+            swap(&deferred, &runningBatch)
+            for work in runningBatch { work() }
+            runningBatch.removeAll(keepingCapacity: true)
         }
     }
 }

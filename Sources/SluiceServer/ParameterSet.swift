@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import Synchronization
 
 /// The reported parameters Sluice keeps in step between a client and whichever server serves it.
 /// Names compare case-insensitively, as PostgreSQL's GUC names do.
@@ -9,6 +10,11 @@ import SluiceCore
 /// one of its parameters changes. Setting a value a set already holds is therefore not a change.
 struct ParameterSet: Equatable {
     private(set) var values: [String: (name: String, value: String)] = [:]
+    /// Changes with every change of the set and is carried by its copies, so two sets with the same
+    /// version hold the same values (sets with different versions may still be equal). Lets the
+    /// per-transaction comparison with a server's set be skipped when neither side changed.
+    private(set) var version: UInt64 = 0
+    private static let versions = Atomic<UInt64>(0)
 
     subscript(name: String) -> String? {
         get { values[Self.key(name)]?.value }
@@ -19,7 +25,10 @@ struct ParameterSet: Equatable {
                 values[key] = (name, newValue)
             } else if values[key] != nil {
                 values[key] = nil
+            } else {
+                return
             }
+            version = Self.versions.add(1, ordering: .relaxed).newValue
         }
     }
 

@@ -7,7 +7,18 @@ extension Proxy {
     /// reported) and its other startup settings (`options`, `search_path`, …). Settings a previous client
     /// had applied and this one lacks are reset.
     func restoreSession(of client: ClientConnection, on server: ServerConnection) {
-        var sql = client.parameters.restoreStatements(comparedTo: server.parameters, tracked: trackedParameters) ?? ""
+        var sql = ""
+        let inStep = (client.parameters.version, server.parameters.version, trackedVersion)
+        if server.parametersInStep.map({ $0 != inStep }) ?? true {
+            if let statements = client.parameters.restoreStatements(
+                comparedTo: server.parameters, tracked: trackedParameters)
+            {
+                sql = statements
+            } else {
+                // Equal now, and as long as neither set changes: the next link skips the comparison.
+                server.parametersInStep = inStep
+            }
+        }
         if server.holdsClientStatements && server.lastClientID != client.id {
             // Named statements belong to the client that prepared them; nobody else may run them.
             // TODO: track statements per client and prepare them on whichever server it gets; until then a

@@ -23,7 +23,10 @@ extension Proxy {
                 }
             }
         }
-        for server in Array(servers.values) {
+        // Iterating a dictionary that the body may shrink is safe (the loop keeps the storage it started
+        // with), and costs a copy only on the rare tick that closes something; `Array(…)` would allocate
+        // on every tick.
+        for server in servers.values {
             switch server.state {
             case .idle:
                 if config.serverIdleTimeout > 0 && now - server.idleSince >= config.serverIdleTimeout
@@ -53,21 +56,21 @@ extension Proxy {
             }
         }
         if index == 0 { maintainPools(now) }
-        for forwarder in Array(cancelForwarders.values) where now >= forwarder.deadline {
+        for forwarder in cancelForwarders.values where now >= forwarder.deadline {
             forwarder.finish("timed out")
         }
         if now - lastClientScan >= 1 {
             lastClientScan = now
-            for client in Array(clients.values) where client.timeouts.clientIdleTimeout > 0 {
+            for client in clients.values where client.timeouts.clientIdleTimeout > 0 {
                 checkIdle(client, now: now)
             }
-            for client in Array(clients.values) where client.isLoggingIn && !client.isWaitingForServer {
+            for client in clients.values where client.isLoggingIn && !client.isWaitingForServer {
                 if config.clientLoginTimeout > 0 && now - client.connectedAt >= config.clientLoginTimeout {
                     client.refuse(.fatal(.protocolViolation, "client_login_timeout: login took too long"))
                 }
             }
             if shutdown == .waitForTransactions {
-                for client in Array(clients.values) where client.server == nil {
+                for client in clients.values where client.server == nil {
                     client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
                 }
             }

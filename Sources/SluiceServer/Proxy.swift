@@ -33,6 +33,8 @@ public final class Proxy {
     var cancelForwarders: [Int: CancelForwarder] = [:]
     private var nextID: Int
     var trackedParameters: Set<String> = []
+    /// Bumped when a reload changes `trackedParameters`, so comparisons remembered by servers lapse.
+    var trackedVersion = 0
     var ignoredStartupParameters: Set<String> = []
     var maxPacketSize = Int(Int32.max)
     /// Messages Sluice must read whole (ReadyForQuery, ParameterStatus, errors of its own requests,
@@ -114,6 +116,7 @@ public final class Proxy {
             "application_name",
         ]
         for name in config.trackExtraParameters { tracked.insert(name.lowercased()) }
+        if tracked != trackedParameters { trackedVersion += 1 }
         trackedParameters = tracked
         ignoredStartupParameters = Set(config.ignoreStartupParameters.map { $0.lowercased() })
         maxPacketSize = max(64, config.maxPacketSize)

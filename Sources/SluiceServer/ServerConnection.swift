@@ -20,6 +20,9 @@ final class ServerConnection: Connection {
     var client: ClientConnection?
     var tracker = ServerReplyTracker()
     var parameters = ParameterSet()
+    /// Versions of a client's parameters, of this server's and of the tracked names (`Proxy.trackedVersion`)
+    /// last found equal for the tracked names.
+    var parametersInStep: (UInt64, UInt64, Int)?
     var backendKey: (processID: Int32, secretKey: Int32)?
     let createdAt: Double
     var idleSince: Double

@@ -7,9 +7,18 @@ import Testing
 /// connections land on different loops.
 @Suite("Several event loops")
 struct MultiLoopTests {
+    /// `workers` for a test, capped by `SLUICE_TEST_MAX_WORKERS`. The test command's ThreadSanitizer step
+    /// sets it to the number of CPUs: with more busy threads than CPUs the sanitizer's runtime stalls
+    /// Sluice's threads on each other for seconds (measured here: 3 loops on 2 CPUs, a few transactions a
+    /// second; a normal build runs 4 loops on 1 CPU at full speed).
+    static func workers(_ wanted: Int) -> String {
+        let cap = ProcessInfo.processInfo.environment["SLUICE_TEST_MAX_WORKERS"].flatMap { Int($0) } ?? wanted
+        return String(min(wanted, max(1, cap)))
+    }
+
     @Test("workers = 2: one server serves the clients of both loops, first come first served")
     func oneServerServesEveryLoopInOrder() throws {
-        try withRawSluice(poolSize: 1, settings: ["workers": "2", "query_wait_timeout": "20"]) { target in
+        try withRawSluice(poolSize: 1, settings: ["workers": Self.workers(2), "query_wait_timeout": "20"]) { target in
             let clients = try (0..<5).map { _ in try target.connect() }
             let holder = clients[0]
             try holder.send { $0.query("BEGIN") }
@@ -39,8 +48,9 @@ struct MultiLoopTests {
 
     @Test(
         "the pool size is one cap across all loops: 100 pgbench clients, pool 4, PostgreSQL refusing a fifth",
-        arguments: ["2", "4"])
-    func poolSizeIsGlobal(workers: String) throws {
+        arguments: [2, 4])
+    func poolSizeIsGlobal(loops: Int) throws {
+        let workers = Self.workers(loops)
         let proxied = try ProxiedDatabase(
             settings: ["workers": workers, "max_client_conn": "200"], poolSize: 4, connectionLimit: 4)
         defer { proxied.stop() }
@@ -60,7 +70,7 @@ struct MultiLoopTests {
 
     @Test("a cancel request reaches the query whichever loop it and the query's client arrived on")
     func cancelAcrossLoops() throws {
-        try withRawSluice(poolSize: 2, settings: ["workers": "3"]) { target in
+        try withRawSluice(poolSize: 2, settings: ["workers": Self.workers(3)]) { target in
             for round in 0..<4 {
                 let client = try target.connect()
                 defer { client.terminate() }
