@@ -38,6 +38,23 @@ struct PoolStateMachineTests {
         #expect(pool.serverBecameIdle(10, fromOpening: false, home: 0) == .assign(server: 10, client: 7))
     }
 
+    @Test("a released server goes to a waiter of its own loop only when it came within the margin of the first")
+    func sameLoopWaiterWithinMargin() {
+        var pool = PoolStateMachine(maxServers: 1)
+        pool.sameLoopMargin = 0.002
+        _ = pool.clientRequestedServer(1, now: 0, home: 0)
+        #expect(pool.serverBecameIdle(10, fromOpening: true, home: 0) == .assign(server: 10, client: 1))
+        #expect(pool.clientRequestedServer(2, now: 1.000, home: 1) == .wait)
+        #expect(pool.clientRequestedServer(3, now: 1.001, home: 0) == .wait)
+        #expect(pool.clientRequestedServer(4, now: 1.010, home: 0) == .wait)
+        // Client 3 (loop 0) came 1 ms after client 2 (loop 1): a server released on loop 0 goes to 3.
+        #expect(pool.serverBecameIdle(10, fromOpening: false, home: 0) == .assign(server: 10, client: 3))
+        // Client 4 came 10 ms after client 2: first come, first served again.
+        #expect(pool.serverBecameIdle(10, fromOpening: false, home: 0) == .assign(server: 10, client: 2))
+        #expect(pool.serverBecameIdle(10, fromOpening: false, home: 0) == .assign(server: 10, client: 4))
+        #expect(pool.waitingCount == 0)
+    }
+
     @Test("never exceeds the cap however many clients ask")
     func neverExceeds() {
         var pool = PoolStateMachine(maxServers: 3)

@@ -49,7 +49,17 @@ public struct PoolStateMachine: Sendable {
     public struct Waiter: Equatable, Sendable {
         public var client: Int
         public var since: Double
+        /// The event loop the client is on.
+        public var home: Int = 0
     }
+
+    /// How much longer than the first waiter a waiter on the releasing server's own loop may have waited
+    /// less and still be served first. Lending across loops means moving the server to the other loop
+    /// (two epoll_ctl calls and a wake-up); under load nearly every release has a waiter, and the oldest
+    /// one is on another loop half the time. Within this margin the queue stays first come, first served.
+    public var sameLoopMargin: Double = 0.002
+    /// How far into the queue that same-loop waiter is looked for.
+    static let sameLoopLookahead = 8
 
     public init(maxServers: Int) {
         self.maxServers = maxServers
@@ -82,7 +92,7 @@ public struct PoolStateMachine: Sendable {
         if isLoginBackingOff(now: now), active.isEmpty, idleEntries.isEmpty, opening == 0 {
             return .failFast
         }
-        waiters.append(Waiter(client: client, since: now))
+        waiters.append(Waiter(client: client, since: now, home: home))
         return openIfRoom(now: now)
     }
 
@@ -95,7 +105,7 @@ public struct PoolStateMachine: Sendable {
         } else {
             active.remove(server)
         }
-        if let waiter = popWaiter() {
+        if let waiter = popWaiter(preferring: home) {
             active.insert(server)
             return .assign(server: server, client: waiter.client)
         }
@@ -203,6 +213,32 @@ public struct PoolStateMachine: Sendable {
             index = idleEntries.lastIndex { $0.home == home } ?? idleEntries.index(before: idleEntries.endIndex)
         }
         return idleEntries.remove(at: index).server
+    }
+
+    /// The first waiter, or a waiter of loop `home` that came at most `sameLoopMargin` after it.
+    private mutating func popWaiter(preferring home: Int) -> Waiter? {
+        guard waitersHead < waiters.count else { return nil }
+        let first = waiters[waitersHead]
+        guard first.home != home, sameLoopMargin > 0 else { return popWaiter() }
+        let end = min(waiters.count, waitersHead + Self.sameLoopLookahead)
+        var i = waitersHead + 1
+        while i < end {
+            let candidate = waiters[i]
+            if candidate.since - first.since > sameLoopMargin { break }
+            if candidate.home == home {
+                // Close the gap by moving the few waiters before it one place back.
+                var j = i
+                while j > waitersHead {
+                    waiters[j] = waiters[j - 1]
+                    j -= 1
+                }
+                waitersHead += 1
+                compactWaiters()
+                return candidate
+            }
+            i += 1
+        }
+        return popWaiter()
     }
 
     private mutating func popWaiter() -> Waiter? {
