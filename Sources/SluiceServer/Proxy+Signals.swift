@@ -107,6 +107,8 @@ extension Proxy {
                 pool.host = host
                 pool.port = port
                 pool.serverDatabase = dbname
+                pool.machine.targetChanged()
+                pool.lastLoginError = nil
                 for server in Array(pool.servers.values) {
                     onDriver(of: server) { proxy in
                         guard !server.isClosed else { return }

@@ -55,6 +55,17 @@ struct PoolStateMachineTests {
         #expect(pool.waitingCount == 0)
     }
 
+    @Test("a changed server address ends the server_login_retry back-off")
+    func targetChangeEndsBackoff() {
+        var pool = PoolStateMachine(maxServers: 2)
+        pool.loginRetry = 30
+        #expect(pool.clientRequestedServer(1, now: 0) == .openServer(reserve: false))
+        #expect(pool.serverOpenFailed(now: 1) == [1])
+        #expect(pool.clientRequestedServer(2, now: 2) == .failFast)
+        pool.targetChanged()
+        #expect(pool.clientRequestedServer(3, now: 3) == .openServer(reserve: false))
+    }
+
     @Test("never exceeds the cap however many clients ask")
     func neverExceeds() {
         var pool = PoolStateMachine(maxServers: 3)

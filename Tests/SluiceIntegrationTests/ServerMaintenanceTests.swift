@@ -103,4 +103,36 @@ struct ServerMaintenanceTests {
         #expect(try cluster.backendPIDs(of: role.name).count <= 1)
         #expect(try clients[0].value("SELECT current_database()") == second)
     }
+
+    @Test("reload: a corrected server address is tried at once, not after server_login_retry")
+    func reloadedAddressEndsLoginRetry() throws {
+        let cluster = try TestCluster.current()
+        let role = try cluster.makeRole(prefix: "rtry")
+        let database = try cluster.makeDatabase(owner: role.name)
+        let nobody = try LoopbackPort.free()
+        func ini(_ port: Int, serverPort: Int) -> String {
+            TestConfig.ini(
+                port: port, databases: ["app": "host=\(cluster.host) port=\(serverPort) dbname=\(database)"],
+                settings: ["server_login_retry": "60"])
+        }
+        var listenPort = 0
+        let sluice = try SluiceProcess(
+            config: { port in
+                listenPort = port
+                return ini(port, serverPort: nobody)
+            },
+            userlist: TestConfig.userlist([(role.name, role.password)]))
+        defer { sluice.stop() }
+        #expect(throws: PQError.self) {
+            try PQConn.connect(port: sluice.port, user: role.name, password: role.password, dbname: "app")
+        }
+        let path = try #require(sluice.configPath)
+        try ini(listenPort, serverPort: cluster.port).write(toFile: path, atomically: true, encoding: .utf8)
+        sluice.signal(SIGHUP)
+        let served = waitUntil(timeout: .seconds(5)) {
+            let client = try? PQConn.connect(port: sluice.port, user: role.name, password: role.password, dbname: "app")
+            return (try? client?.value("SELECT 1")) == "1"
+        }
+        #expect(served, "clients were still turned away after the address was corrected: \(sluice.logTail())")
+    }
 }

@@ -74,6 +74,12 @@ public struct PoolStateMachine: Sendable {
     /// More clients wait than connections are being opened for them.
     public var needsServer: Bool { waitingCount > opening }
 
+    /// The server address changed (a reload): failures at the old address say nothing about the new one,
+    /// so `server_login_retry` stops holding back attempts.
+    public mutating func targetChanged() {
+        loginFailedAt = nil
+    }
+
     /// Whether `server_login_retry` still holds back new connection attempts.
     public func isLoginBackingOff(now: Double) -> Bool {
         guard let failedAt = loginFailedAt else { return false }
