@@ -32,8 +32,8 @@ public final class RecursiveLock: @unchecked Sendable {
     }
 }
 
-/// Starts `body` on a new joinable thread with the default stack.
-public final class LoopThread: @unchecked Sendable {
+/// Starts `body` on a new thread with the default stack; `join` waits for it, `detach` lets it go.
+public final class NativeThread: @unchecked Sendable {
     private var handle = pthread_t()
     private let body: () -> Void
 
@@ -43,12 +43,12 @@ public final class LoopThread: @unchecked Sendable {
         let rc = pthread_create(
             &handle, nil,
             { raw in
-                let thread = Unmanaged<LoopThread>.fromOpaque(raw!).takeRetainedValue()
+                let thread = Unmanaged<NativeThread>.fromOpaque(raw!).takeRetainedValue()
                 thread.body()
                 return nil
             }, context)
         guard rc == 0 else {
-            Unmanaged<LoopThread>.fromOpaque(context).release()
+            Unmanaged<NativeThread>.fromOpaque(context).release()
             throw SystemError("pthread_create", errno: rc)
         }
     }
@@ -56,5 +56,10 @@ public final class LoopThread: @unchecked Sendable {
     /// Waits for the thread to finish.
     public func join() {
         pthread_join(handle, nil)
+    }
+
+    /// Lets the thread run on its own: nobody will join it.
+    public func detach() {
+        pthread_detach(handle)
     }
 }

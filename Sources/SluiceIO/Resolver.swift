@@ -88,20 +88,7 @@ final class ResolverWorker: Sendable {
     }
 
     func start() throws(SystemError) {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                let worker = Unmanaged<ResolverWorker>.fromOpaque(raw!).takeRetainedValue()
-                worker.run()
-                return nil
-            }, context)
-        guard rc == 0 else {
-            Unmanaged<ResolverWorker>.fromOpaque(context).release()
-            throw SystemError("pthread_create", errno: rc)
-        }
-        pthread_detach(thread)
+        try NativeThread { [self] in run() }.detach()
     }
 
     func submit(_ host: String) {

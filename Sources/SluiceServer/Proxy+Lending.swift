@@ -162,7 +162,6 @@ extension Proxy {
             return
         }
         servers[id] = server
-        shared.servers[id] = server
         pool.servers[id] = server
         server.logger.debug("connecting to server", [("host", pool.host), ("port", String(pool.port))])
     }

@@ -101,12 +101,13 @@ extension Proxy {
         let databaseFull = limitState.caps.isFull(database: key.database, limit: pool.maxDBConnections)
         let userFull = limitState.caps.isFull(user: key.user, limit: pool.maxUserConnections)
         var best: ServerConnection?
-        for server in shared.servers.values where server.pool !== pool && server.pool.machine.isIdle(server.id) {
-            let other = server.pool.key
-            guard (databaseFull && other.database == key.database) || (userFull && other.user == key.user) else {
-                continue
+        for other in pools.values where other !== pool {
+            let sharesBudget =
+                (databaseFull && other.key.database == key.database) || (userFull && other.key.user == key.user)
+            guard sharesBudget else { continue }
+            for server in other.servers.values where other.machine.isIdle(server.id) {
+                if best == nil || server.idleSince < best!.idleSince { best = server }
             }
-            if best == nil || server.idleSince < best!.idleSince { best = server }
         }
         return best
     }
@@ -123,8 +124,7 @@ extension Proxy {
     /// Drops a closed server from the registries and frees its slot, without offering the slot on.
     func forgetServer(_ server: ServerConnection) {
         if server.proxy === self { servers[server.id] = nil }
-        guard shared.servers.removeValue(forKey: server.id) != nil else { return }
-        server.pool.servers[server.id] = nil
+        guard server.pool.servers.removeValue(forKey: server.id) != nil else { return }
         limitState.caps.release(database: server.pool.key.database, user: server.pool.key.user)
     }
 

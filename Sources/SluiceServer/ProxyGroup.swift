@@ -31,10 +31,10 @@ public final class ProxyGroup {
 
     /// Runs every loop until shutdown. Signals must already be blocked (`SignalSource.block`).
     public func run(signals: [Int32], reload: @escaping () -> SluiceConfig?) throws {
-        var threads: [LoopThread] = []
+        var threads: [NativeThread] = []
         for worker in workers.dropFirst() {
             threads.append(
-                try LoopThread {
+                try NativeThread {
                     do {
                         try worker.run(signals: nil, reload: { nil })
                     } catch {

@@ -11,8 +11,6 @@ final class ProxyShared: @unchecked Sendable {
     /// One per event loop; index 0 also owns the listeners and the signals.
     var workers: [Proxy] = []
     var pools: [PoolKey: Pool] = [:]
-    /// Every open server connection, whichever loop owns it.
-    var servers: [Int: ServerConnection] = [:]
     /// Server slots and client counts behind the caps that span pools (Proxy+Limits.swift).
     var limitState = ProxyLimitState()
     /// Cancel keys Sluice issued, to the id of the client holding each.

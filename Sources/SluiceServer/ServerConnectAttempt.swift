@@ -53,9 +53,8 @@ final class ServerConnectAttempt: EventHandler {
         if timeout > 0 {
             do {
                 timer = try DeadlineTimer(loop: proxy.loop, seconds: timeout) { [unowned self] in
-                    fail(
-                        "server_connect_timeout (\(timeout) s) reached while connecting to \(current?.description ?? "?")"
-                    )
+                    let target = current?.description ?? "?"
+                    fail("server_connect_timeout (\(timeout) s) reached while connecting to \(target)")
                 }
             } catch {
                 return fail("\(error)")

@@ -80,8 +80,8 @@ struct FieldCaseFramingTests {
             let size = 2_000_000
             try first.send {
                 $0.query(
-                    "DO $$ BEGIN RAISE NOTICE '%', repeat('n', \(size)); RAISE EXCEPTION '%', repeat('e', \(size)); END $$"
-                )
+                    "DO $$ BEGIN RAISE NOTICE '%', repeat('n', \(size)); "
+                        + "RAISE EXCEPTION '%', repeat('e', \(size)); END $$")
             }
             try second.send { $0.query("SELECT 'b'") }
             let replies = try first.expect(types: "NEZ")
