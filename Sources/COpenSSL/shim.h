@@ -1,14 +1,15 @@
 #ifndef SLUICE_OPENSSL_SHIM_H
 #define SLUICE_OPENSSL_SHIM_H
 
-// Sluice uses libcrypto for every hash, MAC, KDF and random byte so that no digest is
-// hand-rolled; libssl is linked for the TLS work that will follow.
+// Sluice uses libcrypto for every hash, MAC and KDF so that no digest is hand-rolled; libssl is
+// linked for the TLS work that will follow. Random bytes come from the kernel (getrandom).
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <sys/random.h>
 
 // The helpers below wrap OpenSSL function-like macros, which Swift cannot import.
 

@@ -21,5 +21,8 @@ extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int fl
 extern int pipe2(int pipefd[2], int flags);
 // The mask is a cpu_set_t, itself behind _GNU_SOURCE; callers pass a byte buffer of its size.
 extern int sched_getaffinity(int pid, size_t cpusetsize, void *mask);
+// glibc's spinning mutex kind (PTHREAD_MUTEX_ADAPTIVE_NP), likewise behind _GNU_SOURCE. Its value is
+// part of glibc's ABI.
+static const int sluice_PTHREAD_MUTEX_ADAPTIVE_NP = 3;
 
 #endif

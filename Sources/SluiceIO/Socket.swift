@@ -218,6 +218,17 @@ public enum Socket {
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         let family = Int32(storage.ss_family)
         if family == AF_UNIX { return PeerAddress(host: "unix", port: 0, isUnix: true) }
+        if family == AF_INET {
+            // Every TCP client is described once at accept: IPv4, by far the common case, is formatted
+            // here directly rather than through getnameinfo and two scratch arrays.
+            let (address, port) = withUnsafePointer(to: &storage) { p in
+                p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    (UInt32(bigEndian: $0.pointee.sin_addr.s_addr), UInt16(bigEndian: $0.pointee.sin_port))
+                }
+            }
+            let host = "\(address >> 24).\((address >> 16) & 0xFF).\((address >> 8) & 0xFF).\(address & 0xFF)"
+            return PeerAddress(host: host, port: Int(port))
+        }
         let length = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
         let rc = withUnsafePointer(to: &storage) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) {

@@ -100,6 +100,10 @@ final class ClientConnection: Connection {
         set { super.logger = newValue }
     }
 
+    /// Whether lines at `level` are written. Asked before `logger` on paths every connection takes:
+    /// gathering a client's keys costs more than the rest of its bookkeeping there.
+    func logs(_ level: LogLevel) -> Bool { super.logger.enabled(level) }
+
     var isLoggingIn: Bool {
         switch state {
         case .startup, .authenticating, .awaitingWelcome: true
@@ -327,27 +331,20 @@ final class ClientConnection: Connection {
 
     /// Sends AuthenticationOk, the parameters, the cancel key and the first ReadyForQuery.
     func finishLogin(welcome: [(name: String, value: String)]) {
-        for (name, value) in welcome where proxy.trackedParameters.contains(ParameterSet.key(name)) {
-            parameters[name] = value
-        }
-        for parameter in startupParameters { parameters[parameter.name] = parameter.value }
-        // Most clients of a pool log in with the same parameters: they share one copy of them.
-        if parameters == proxy.recentParameters {
-            parameters = proxy.recentParameters
+        let greeting: LoginGreeting
+        if let recent = proxy.recentGreeting, recent.pool === pool, recent.trackedVersion == proxy.trackedVersion,
+            recent.startupParameters == startupParameters
+        {
+            greeting = recent
         } else {
-            proxy.recentParameters = parameters
+            greeting = makeGreeting(welcome: welcome)
+            proxy.recentGreeting = greeting
         }
-        takeSpareOutput()
-        output.writeAuthenticationOk()
-        for (name, value) in welcome {
-            output.writeParameterStatus(name: name, value: parameters[name] ?? value)
-        }
-        for parameter in startupParameters
-        where !welcome.contains(where: { $0.name.lowercased() == parameter.name.lowercased() }) {
-            output.writeParameterStatus(name: parameter.name, value: parameter.value)
-        }
+        parameters = greeting.parameters
         // They live on in `parameters`.
         startupParameters = []
+        takeSpareOutput()
+        output.write(bytes: greeting.messages)
         output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
         output.writeReadyForQuery(.idle)
         state = .ready
@@ -355,6 +352,30 @@ final class ClientConnection: Connection {
         if proxy.config.logConnections { logger.info("login", [("pool_mode", "\(pool?.mode.rawValue ?? "?")")]) }
         flushOrGone()
         scheduleDrive()
+    }
+
+    /// Builds what a login with this client's startup parameters sends before its cancel key: the
+    /// welcome of the pool's first server, with the client's own values where it sent tracked ones.
+    private func makeGreeting(welcome: [(name: String, value: String)]) -> LoginGreeting {
+        var built = ParameterSet()
+        for (name, value) in welcome where proxy.trackedParameters.contains(ParameterSet.key(name)) {
+            built[name] = value
+        }
+        for parameter in startupParameters { built[parameter.name] = parameter.value }
+        // Clients with other startup parameters may still end up with the same set: they share one copy.
+        if let recent = proxy.recentGreeting, built == recent.parameters { built = recent.parameters }
+        var messages = ByteBuffer()
+        messages.writeAuthenticationOk()
+        for (name, value) in welcome {
+            messages.writeParameterStatus(name: name, value: built[name] ?? value)
+        }
+        for parameter in startupParameters
+        where !welcome.contains(where: { $0.name.lowercased() == parameter.name.lowercased() }) {
+            messages.writeParameterStatus(name: parameter.name, value: parameter.value)
+        }
+        return LoginGreeting(
+            pool: pool, trackedVersion: proxy.trackedVersion, startupParameters: startupParameters,
+            parameters: built, messages: messages.withReadableBytes { Array($0) })
     }
 
     // MARK: Queries
@@ -468,7 +489,11 @@ final class ClientConnection: Connection {
         fail(error)
     }
 
+    /// Sends what is buffered. With the registry's lock held the write waits for the end of this batch of
+    /// events (`drive` starts with it): a socket write takes microseconds, and every other loop needing
+    /// the lock would wait for it.
     func flushOrGone() {
+        if proxy.shared.lock.isHeldByCurrentThread { return scheduleDrive() }
         if !flushOutput() { gone("write to client failed") }
     }
 
@@ -485,11 +510,8 @@ final class ClientConnection: Connection {
         if case .ready = state { wasReady = true } else { wasReady = false }
         state = .closed
         closeSocket()
-        if wasReady && proxy.config.logDisconnections {
-            logger.info("closing client connection", [("reason", reason)])
-        } else {
-            logger.debug("closing client connection", [("reason", reason)])
-        }
+        let level: LogLevel = wasReady && proxy.config.logDisconnections ? .info : .debug
+        if logs(level) { logger.log(level, "closing client connection", [("reason", reason)]) }
         proxy.clientClosed(self)
     }
 }

@@ -68,3 +68,15 @@ struct ParameterSet: Equatable {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
+
+/// What finishing a login sends before the cancel key, and the parameters the client starts with. It
+/// depends only on the pool's welcome, the tracked names and the client's startup parameters, and most
+/// clients of a pool log in alike: building it costs more than the rest of a login.
+struct LoginGreeting {
+    let pool: Pool?
+    let trackedVersion: Int
+    let startupParameters: [StartupParameter]
+    let parameters: ParameterSet
+    /// AuthenticationOk and the ParameterStatus messages, encoded.
+    let messages: [UInt8]
+}

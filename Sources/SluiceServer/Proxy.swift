@@ -67,9 +67,10 @@ public final class Proxy {
         spareOutputs.append(storage)
     }
 
-    /// The parameters and the timeouts the last client of this loop logged in with: a client with equal
-    /// ones shares their storage instead of keeping its own copy (ClientConnection.swift).
-    var recentParameters = ParameterSet()
+    /// The greeting and the timeouts the last client of this loop logged in with: a client of the same
+    /// pool with the same startup parameters takes them as they are, sharing their storage, instead of
+    /// building its own (ClientConnection.swift).
+    var recentGreeting: LoginGreeting?
     var recentTimeouts: Boxed<ClientTimeouts>?
 
     /// Monotonic time as of the last tick or event batch: precise enough for every timeout, and free.
@@ -218,13 +219,21 @@ public final class Proxy {
     }
 
     func adopt(clientFD fd: Int32, peer: PeerAddress) {
-        shared.lock.lock()
-        defer { shared.lock.unlock() }
         let now = Syscall.monotonicNow()
         let transport = SocketTransport(fd: fd)
         Socket.setNoDelay(fd)
         let id = allocateID()
         let client = ClientConnection(id: id, transport: transport, peer: peer, proxy: self, now: now)
+        // System calls before the lock: other loops may be waiting for it. No event reaches the client
+        // before this loop is back in epoll_wait.
+        do {
+            try loop.register(fd, handler: client)
+        } catch {
+            logger.error("could not watch client socket", [("error", "\(error)")])
+            return transport.close()
+        }
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
         if shutdown != nil {
             client.refuse(.fatal(.cannotConnectNow, "Sluice is shutting down"))
             return
@@ -238,15 +247,9 @@ public final class Proxy {
             client.refusal = .fatal(
                 .tooManyConnections, "no more connections allowed (max_client_conn = \(config.maxClientConn))")
         }
-        do {
-            try loop.register(fd, handler: client)
-        } catch {
-            logger.error("could not watch client socket", [("error", "\(error)")])
-            return
-        }
         clients[id] = client
         shared.clientCount += 1
-        client.logger.debug("client connected")
+        if client.logs(.debug) { client.logger.debug("client connected") }
         client.drive()
     }
 

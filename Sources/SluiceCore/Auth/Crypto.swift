@@ -13,12 +13,12 @@ public enum Crypto {
 
     /// SHA-256 of `data`.
     public static func sha256(_ data: [UInt8]) -> [UInt8] {
-        digest(data, algorithm: EVP_sha256(), length: sha256Length)
+        digest(data, algorithm: Algorithms.sha256, length: sha256Length)
     }
 
     /// MD5 of `data`, as raw bytes. Only for PostgreSQL's legacy md5 authentication.
     public static func md5(_ data: [UInt8]) -> [UInt8] {
-        digest(data, algorithm: EVP_md5(), length: 16)
+        digest(data, algorithm: Algorithms.md5, length: 16)
     }
 
     /// MD5 of `data` as 32 lowercase hex digits, the form PostgreSQL's md5 auth exchanges.
@@ -37,7 +37,7 @@ public enum Crypto {
             data.withUnsafeBufferPointer { dataBuffer in
                 output.withUnsafeMutableBufferPointer { outBuffer in
                     HMAC(
-                        EVP_sha256(), keyBuffer.baseAddress, Int32(key.count), dataBuffer.baseAddress, data.count,
+                        Algorithms.sha256, keyBuffer.baseAddress, Int32(key.count), dataBuffer.baseAddress, data.count,
                         outBuffer.baseAddress, &outputLength)
                 }
             }
@@ -59,7 +59,7 @@ public enum Crypto {
                 output.withUnsafeMutableBufferPointer { outBuffer in
                     PKCS5_PBKDF2_HMAC(
                         passwordBuffer.baseAddress, Int32(password.count), saltBuffer.baseAddress, Int32(salt.count),
-                        Int32(iterations), EVP_sha256(), Int32(sha256Length), outBuffer.baseAddress)
+                        Int32(iterations), Algorithms.sha256, Int32(sha256Length), outBuffer.baseAddress)
                 }
             }
         }
@@ -69,14 +69,20 @@ public enum Crypto {
         return output
     }
 
-    /// `count` bytes from OpenSSL's CSPRNG, for salts and nonces.
+    /// `count` bytes from the kernel's CSPRNG (`getrandom`), for salts, nonces and cancel keys. Every
+    /// login takes some; libcrypto's RAND_bytes costs far more per call (a provider lookup and a
+    /// fork check) for bytes that come from the same source.
     public static func randomBytes(count: Int) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: count)
-        if count == 0 { return output }
-        let result = output.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
-        if result != 1 {
-            // A nonce or salt from a failed generator would be predictable; never continue.
-            fatalError("libcrypto RAND_bytes failed: \(lastOpenSSLError())")
+        var filled = 0
+        while filled < count {
+            let n = output.withUnsafeMutableBytes { getrandom($0.baseAddress! + filled, count - filled, 0) }
+            if n > 0 {
+                filled += n
+            } else if n < 0 && errno != EINTR {
+                // A nonce or salt from a failed generator would be predictable; never continue.
+                fatalError("getrandom failed: errno \(errno)")
+            }
         }
         return output
     }
@@ -115,6 +121,21 @@ public enum Crypto {
             out.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Digest algorithms fetched from the default provider once. Passing `EVP_md5()` or `EVP_sha256()`
+    /// makes libcrypto look the implementation up again on every call, which costs more than hashing a
+    /// password. Fetched algorithms are immutable and safe to share between threads.
+    private enum Algorithms {
+        nonisolated(unsafe) static let md5 = fetch("MD5")
+        nonisolated(unsafe) static let sha256 = fetch("SHA2-256")
+
+        static func fetch(_ name: String) -> OpaquePointer? {
+            guard let algorithm = EVP_MD_fetch(nil, name, nil) else {
+                fatalError("libcrypto has no \(name): \(lastOpenSSLError())")
+            }
+            return algorithm
+        }
     }
 
     private static func digest(_ data: [UInt8], algorithm: OpaquePointer?, length: Int) -> [UInt8] {
