@@ -422,7 +422,7 @@ final class ClientConnection: Connection {
                 }
             }
             guard let server else { return }
-            if !server.tracker.clientRequestInFlight { server.requestStartedAt = proxy.coarseNow }
+            if !server.tracker.clientRequestInFlight { server.requestStartedAt = Syscall.monotonicNow() }
             if (code == .parse || code == .query) && !server.holdsClientStatements && createsPreparedStatement(code) {
                 server.holdsClientStatements = true
             }

@@ -35,6 +35,9 @@ class Connection: EventHandler {
     /// processed, but a side that cannot make progress any more is closed at once instead of waiting on a
     /// peer that will never read.
     var peerHungUp = false
+    /// Bytes read and written since the pool's totals last took them (`PoolStats`).
+    var bytesRead: UInt64 = 0
+    var bytesWritten: UInt64 = 0
     /// Lines about this connection. A client keeps its loop's logger here and adds its own keys per line.
     var logger: Logger
 
@@ -96,6 +99,7 @@ class Connection: EventHandler {
             }
             switch result {
             case .bytes(let n):
+                bytesRead &+= UInt64(n)
                 // A short read means the socket is drained: with edge triggering, new data brings a new event.
                 if n < chunk { readable = false }
                 return .data
@@ -126,6 +130,7 @@ class Connection: EventHandler {
             }
             switch result {
             case .bytes(let n):
+                bytesWritten &+= UInt64(n)
                 output.moveReaderIndex(forwardBy: n)
                 if !output.isEmpty { writable = false }
             case .wouldBlock:

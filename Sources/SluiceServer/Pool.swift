@@ -35,6 +35,8 @@ final class Pool {
     /// ParameterStatus values of the first server login, shown to clients as their welcome.
     var welcome: [(name: String, value: String)]?
     var servers: [Int: ServerConnection] = [:]
+    /// Totals since the pool was created, all loops together.
+    var stats = PoolStats()
     let logger: Logger
     /// Server parameters the database entry asks for at login (client_encoding, datestyle, timezone, …).
     let startupParameters: [(String, String)]

@@ -78,6 +78,7 @@ extension Proxy {
             return
         }
         client.isWaitingForServer = false
+        pool.stats.waitMicros &+= PoolStats.micros(now - client.waitingSince)
         server.client = client
         server.lentBefore = true
         client.server = server
@@ -219,6 +220,9 @@ extension Proxy {
         guard server.tracker.isQuiet else { return }
         shared.lock.lock()
         defer { shared.lock.unlock() }
+        server.pool.stats += server.pendingStats
+        server.pendingStats = PoolStats()
+        if let client = server.client { takeByteCounts(of: client) }
         if let checked = server.checkingForClient ?? nil, server.client == nil {
             server.checkingForClient = nil
             if server.closeWhenReleased || !server.tracker.isIdle {
@@ -333,6 +337,7 @@ extension Proxy {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         guard clients.removeValue(forKey: client.id) != nil else { return }
+        takeByteCounts(of: client)
         shared.clientCount -= 1
         client.pool?.clientCount -= 1
         clientUncounted(client)
@@ -357,6 +362,15 @@ extension Proxy {
             logger.info("all clients have left, shutting down")
             stopAll()
         }
+    }
+
+    /// Adds what the client's socket carried since last time to its pool's totals. Lock held.
+    func takeByteCounts(of client: ClientConnection) {
+        guard let pool = client.pool else { return }
+        pool.stats.received &+= client.bytesRead
+        pool.stats.sent &+= client.bytesWritten
+        client.bytesRead = 0
+        client.bytesWritten = 0
     }
 
     /// Cleans up a server whose client left: roll back, reset, or close when it is mid-query.

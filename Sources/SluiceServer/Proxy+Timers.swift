@@ -11,6 +11,7 @@ extension Proxy {
         coarseNow = now
         // The pools are shared: loop 0 looks after them, the other loops after their own connections.
         if index == 0 {
+            logStatsIfDue(now)
             for pool in pools.values where pool.queryWaitTimeout > 0 {
                 for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {
                     let limit = pool.queryWaitTimeout

@@ -72,6 +72,8 @@ public final class Proxy {
     /// building its own (ClientConnection.swift).
     var recentGreeting: LoginGreeting?
     var recentTimeouts: Boxed<ClientTimeouts>?
+    /// When loop 0 last wrote a `log_stats` line, and the totals then (Proxy+Stats.swift).
+    var statsLog: (loggedAt: Double, totals: PoolStats) = (0, PoolStats())
 
     /// Monotonic time as of the last tick or event batch: precise enough for every timeout, and free.
     var coarseNow: Double = Syscall.monotonicNow()

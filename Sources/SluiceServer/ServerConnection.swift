@@ -33,8 +33,12 @@ final class ServerConnection: Connection {
     var releaseWhenCancelsLand = false
     /// Marked for closing once the current client is done with it (lifetime reached, pool reconnect).
     var closeWhenReleased = false
-    /// When the request the server is working on reached it (coarse clock), for `query_timeout`.
+    /// When the request the server is working on reached it, for `query_timeout` and the query times.
     var requestStartedAt: Double = 0
+    var transactionClock = TransactionClock()
+    /// Counted since the pool's totals last took them; they do so under the registry's lock when the
+    /// server is quiet (`Proxy.serverBecameQuiet`), so the data path takes no lock for counting.
+    var pendingStats = PoolStats()
     /// When the last ReadyForQuery arrived, for `idle_transaction_timeout`.
     var quietSince: Double = 0
     /// The timeout Sluice cancelled the running request for, until its error arrives.
@@ -268,7 +272,8 @@ final class ServerConnection: Connection {
         guard let owner = tracker.readyForQueryReceived(status) else {
             return lost("server sent a ReadyForQuery nobody asked for")
         }
-        let now = proxy.coarseNow
+        // Precise time, for the query and transaction times: a vDSO call, no system call.
+        let now = Syscall.monotonicNow()
         if owner == .client, let client {
             if pool.mode == .statement && status != .idle {
                 // Statement pooling lends a server for one statement; a transaction would outlive the loan.
@@ -281,8 +286,11 @@ final class ServerConnection: Connection {
             }
             forwardMessage(totalLength: header.totalLength, into: &client.output)
             client.readyForQueryForwarded(status, requestStartedAt: requestStartedAt)
+            pendingStats += transactionClock.requestAnswered(startedAt: requestStartedAt, now: now, status: status)
         } else {
             input.moveReaderIndex(forwardBy: header.totalLength)
+            // Sluice's own statements (a rollback for a client that left) end what the client had open.
+            if status == .idle { transactionClock.reset() }
         }
         // The next owed request, if any, starts running on the server now.
         requestStartedAt = now

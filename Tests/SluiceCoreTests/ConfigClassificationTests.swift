@@ -43,7 +43,7 @@ struct ConfigClassificationTests {
 
     @Test("cosmetic keys warn once whatever their value")
     func cosmeticWarns() throws {
-        let config = try parseConfig("[sluice]\nlisten_addr=*\nsyslog = 1\nstats_period = 10\nstats_period = 15\n")
+        let config = try parseConfig("[sluice]\nlisten_addr=*\nsyslog = 1\nsbuf_loopcnt = 10\nsbuf_loopcnt = 15\n")
         let messages = config.warnings.filter { $0.line != nil }
         #expect(messages.count == 2)
         #expect(messages[0].message == "syslog is not implemented by Sluice and is ignored")

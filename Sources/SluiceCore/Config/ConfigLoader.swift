@@ -185,6 +185,8 @@ struct ConfigLoader {
         case "log_connections": config.logConnections = try boolean()
         case "log_disconnections": config.logDisconnections = try boolean()
         case "log_pooler_errors": config.logPoolerErrors = try boolean()
+        case "log_stats": config.logStats = try boolean()
+        case "stats_period": config.statsPeriod = try integer(1...Int(Int32.max))
         case "logfile": config.logfile = value.isEmpty ? nil : value
         case "max_client_conn": config.maxClientConn = try integer(1...Int(Int32.max))
         case "max_db_client_connections": config.poolLimits.maxDBClientConnections = try integer(0...Int(Int32.max))

@@ -67,6 +67,10 @@ public struct SluiceConfig: Sendable, Equatable {
     public var logDisconnections: Bool
     /// `log_pooler_errors`: log errors Sluice sends to clients.
     public var logPoolerErrors: Bool
+    /// `log_stats`: log the averages of the last `stats_period` across all pools.
+    public var logStats = true
+    /// `stats_period`: seconds between those lines.
+    public var statsPeriod = 60
     /// `admin_users`: users allowed every admin console command.
     public var adminUsers: [String]
     /// `stats_users`: users allowed read-only admin console commands.
