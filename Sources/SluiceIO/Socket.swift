@@ -226,8 +226,7 @@ public enum Socket {
                     (UInt32(bigEndian: $0.pointee.sin_addr.s_addr), UInt16(bigEndian: $0.pointee.sin_port))
                 }
             }
-            let host = "\(address >> 24).\((address >> 16) & 0xFF).\((address >> 8) & 0xFF).\(address & 0xFF)"
-            return PeerAddress(host: host, port: Int(port))
+            return PeerAddress(host: dottedQuad(address), port: Int(port))
         }
         let length = socklen_t(family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
         let rc = withUnsafePointer(to: &storage) { p in
@@ -239,6 +238,33 @@ public enum Socket {
         }
         guard rc == 0 else { return PeerAddress(host: "?", port: 0) }
         return PeerAddress(host: string(fromCChars: host), port: Int(string(fromCChars: service)) ?? 0)
+    }
+
+    /// "a.b.c.d" for an IPv4 address in host byte order. Built from at most 15 bytes, so the result is a
+    /// small string stored inline: each client keeps its peer's address, and an interpolated string
+    /// would put it on the heap.
+    static func dottedQuad(_ address: UInt32) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { buffer in
+            var count = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = Int((address >> UInt32(shift)) & 0xFF)
+                if octet >= 100 {
+                    buffer[count] = UInt8(48 + octet / 100)
+                    count += 1
+                }
+                if octet >= 10 {
+                    buffer[count] = UInt8(48 + octet / 10 % 10)
+                    count += 1
+                }
+                buffer[count] = UInt8(48 + octet % 10)
+                count += 1
+                if shift > 0 {
+                    buffer[count] = 0x2E
+                    count += 1
+                }
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+        }
     }
 
     static func string(fromCChars chars: [CChar]) -> String {

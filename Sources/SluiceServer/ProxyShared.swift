@@ -26,7 +26,10 @@ final class ProxyShared: @unchecked Sendable {
     /// The loop the next accepted client goes to.
     var nextAcceptWorker = 0
     /// Per-process secret that makes mock SCRAM salts for unknown users stable but unguessable.
-    let mockSecret = Crypto.randomBytes(count: 32)
+    let mockSecret: [UInt8] = {
+        Crypto.prepare()
+        return Crypto.randomBytes(count: 32)
+    }()
 
     init(config: SluiceConfig) {
         self.config = config

@@ -95,11 +95,12 @@ final class ServerConnection: Connection {
         if case .connecting = state {
             guard writable else { return }
             if let error = Socket.pendingError(fd) {
+                // The pool's address is shared with other loops and changes on reload.
+                let target = proxy.shared.lock.withLock { "\(pool.host):\(pool.port)" }
                 fail(
                     .fatal(
                         .sqlclientUnableToEstablishConnection,
-                        "could not connect to server \(pool.host):\(pool.port): \(SystemError("connect", errno: error))"
-                    ))
+                        "could not connect to server \(target): \(SystemError("connect", errno: error))"))
                 return
             }
             // The pool's credential and target are shared with other loops and change on reload.

@@ -123,6 +123,14 @@ public enum Crypto {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Loads libcrypto's default provider now rather than at the first login: its one-time cost (about
+    /// 1.5 MiB of memory) then shows in the process's starting size, not in its first client's, and a
+    /// libcrypto without SHA-256 stops Sluice at startup. MD5 stays lazy: a FIPS build may lack it, and
+    /// only md5 logins need it.
+    public static func prepare() {
+        _ = Algorithms.sha256
+    }
+
     /// Digest algorithms fetched from the default provider once. Passing `EVP_md5()` or `EVP_sha256()`
     /// makes libcrypto look the implementation up again on every call, which costs more than hashing a
     /// password. Fetched algorithms are immutable and safe to share between threads.
