@@ -23,7 +23,7 @@ extension Proxy {
         let elapsed = now - statsLog.loggedAt
         guard elapsed >= Double(config.statsPeriod) else { return }
         var total = PoolStats()
-        for pool in pools.values { total += pool.stats }
+        for databaseTotals in statsByDatabase().values { total += databaseTotals }
         let averages = total.averages(since: statsLog.totals, over: elapsed)
         statsLog = (now, total)
         logger.info(
