@@ -22,6 +22,11 @@ NAMES = {"direct": "PostgreSQL direct", "pgbouncer": "PgBouncer", "sluice": "Slu
 SCENARIOS = [
     ("select", "1. pgbench -S, simple protocol"),
     ("extended", "2. pgbench -S, extended protocol (`-M extended`)"),
+    (
+        "prepared",
+        "2b. pgbench -S, prepared statements (`-M prepared`; PgBouncer 1.18 cannot keep them in transaction"
+        " pooling and runs `-M extended`)",
+    ),
     ("storm-md5", "3a. Connection storm, md5 client auth (`-C -S`)"),
     ("storm-scram", "3b. Connection storm, SCRAM-SHA-256 client auth (`-C -S`)"),
     ("tpcb", "5. Write-heavy: pgbench default TPC-B-like script"),

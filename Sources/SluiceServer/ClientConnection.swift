@@ -29,6 +29,8 @@ final class ClientConnection: Connection {
     var isCounted = false
     /// The startup packet named the database and user: log lines carry them from then on.
     private var isIdentified = false
+    /// The client speaks protocol 3.2: its cancel key is the 32-byte one (`CancelKey`).
+    var hasExtendedCancelKey = false
     let connectedAt: Double
     var user = ""
     var database = ""
@@ -52,6 +54,9 @@ final class ClientConnection: Connection {
     var startupSettings: [(name: String, value: String)] = []
     /// When the current transaction's first request reached the server, for `transaction_timeout`.
     var transactionStartedAt: Double?
+    /// Named statements the client prepared with Parse, by the client's names, while Sluice tracks them
+    /// (transaction and statement pooling).
+    var statements: [String: PreparedStatement] = [:]
 
     init(id: Int, transport: any Transport, peer: PeerAddress, proxy: Proxy, now: Double) {
         self.peer = peer
@@ -229,7 +234,9 @@ final class ClientConnection: Connection {
     private func startupReceived(major: UInt16, minor: UInt16, parameters: [StartupParameter]) {
         guard major == 3 else {
             return refuse(
-                .fatal(.featureNotSupported, "unsupported frontend protocol \(major).\(minor): Sluice supports 3.0"))
+                .fatal(
+                    .featureNotSupported, "unsupported frontend protocol \(major).\(minor): Sluice supports 3.0 to 3.2")
+            )
         }
         var protocolOptions: [String] = []
         var accepted: [StartupParameter] = []
@@ -262,10 +269,14 @@ final class ClientConnection: Connection {
                 }
             }
         }
-        if minor > 0 || !protocolOptions.isEmpty {
-            // Newer minor versions and protocol options are negotiated down to plain 3.0.
+        // Sluice speaks 3.0 and 3.2 (whose only change is the longer cancel key); newer minors are negotiated
+        // down to 3.2, and 3.1, which no release used, to 3.0. Protocol options are not supported.
+        let negotiatedMinor: UInt16 = minor >= 2 ? 2 : 0
+        hasExtendedCancelKey = negotiatedMinor == 2
+        if minor != negotiatedMinor || !protocolOptions.isEmpty {
             takeSpareOutput()
-            output.writeNegotiateProtocolVersion(newestMinor: 0, unrecognizedOptions: protocolOptions)
+            output.writeNegotiateProtocolVersion(
+                newestMinor: UInt32(negotiatedMinor), unrecognizedOptions: protocolOptions)
         }
         guard !user.isEmpty else {
             return refuse(
@@ -345,7 +356,15 @@ final class ClientConnection: Connection {
         startupParameters = []
         takeSpareOutput()
         output.write(bytes: greeting.messages)
-        output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
+        if hasExtendedCancelKey {
+            output.writeBackendKeyData(
+                processID: cancelKey.processID,
+                secretKey: CancelKey.extended(
+                    processID: cancelKey.processID, secretKey: cancelKey.secretKey,
+                    secret: proxy.shared.cancelKeySecret))
+        } else {
+            output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
+        }
         output.writeReadyForQuery(.idle)
         state = .ready
         lastActivity = proxy.coarseNow
@@ -423,11 +442,162 @@ final class ClientConnection: Connection {
             }
             guard let server else { return }
             if !server.tracker.clientRequestInFlight { server.requestStartedAt = Syscall.monotonicNow() }
+            switch code {
+            case .parse, .bind, .describe, .close:
+                guard tracksStatements else { break }
+                switch renameStatement(code, header: header, on: server) {
+                case .forward: break
+                case .done: continue
+                case .needMoreInput: return
+                }
+            case .query:
+                if !(statements.isEmpty && server.statementCache.count == 0) { noteStatementRelease(header, textAt: 5) }
+            default:
+                break
+            }
+            // A Parse still here goes to the server under the client's name (session pooling, or too large).
             if (code == .parse || code == .query) && !server.holdsClientStatements && createsPreparedStatement(code) {
                 server.holdsClientStatements = true
             }
             server.tracker.frontendMessageSent(code.rawValue)
             forwardMessage(totalLength: header.totalLength, into: &server.output)
+        }
+    }
+
+    // MARK: Prepared statements
+
+    /// Whether named statements are tracked by Sluice (transaction and statement pooling): the client's
+    /// next request may run on another server, so statements are renamed and prepared wherever needed.
+    private var tracksStatements: Bool {
+        proxy.config.maxPreparedStatements > 0 && pool?.mode != .session
+    }
+
+    private enum StatementOutcome {
+        /// Not a tracked statement: the message goes on as it came.
+        case forward
+        /// Sluice wrote what stands for the message and consumed it.
+        case done
+        case needMoreInput
+    }
+
+    /// Parse, Bind, Describe and Close naming a statement, in tracked mode. Named statements live on
+    /// servers under a name of their content (``PreparedStatement``): a Parse is kept and renamed, Bind
+    /// and Describe get the server name (with the statement prepared first where the server lacks it),
+    /// and Close forgets it. Unnamed statements, portals and names the client never prepared pass as they
+    /// came, so the server answers them exactly as PostgreSQL would.
+    private func renameStatement(
+        _ code: FrontendMessageCode, header: MessageHeader, on server: ServerConnection
+    ) -> StatementOutcome {
+        // An unnamed statement (Parse's name comes first) passes, looked at only for DEALLOCATE and DISCARD.
+        if code == .parse && input.readableBytes > 5 && input.byte(at: 5) == 0 {
+            if !(statements.isEmpty && server.statementCache.count == 0) { noteStatementRelease(header, textAt: 6) }
+            return .forward
+        }
+        if code == .parse || code == .describe || code == .close {
+            // Sluice needs the whole message: a Parse is kept to prepare its statement elsewhere.
+            guard input.readableBytes >= header.totalLength else {
+                // A statement text too large to keep goes to the server as it came, and stays there.
+                if header.totalLength > proxy.holdWholeLimit { return .forward }
+                input.reserveWritable(header.totalLength - input.readableBytes)
+                return .needMoreInput
+            }
+        }
+        switch code {
+        case .parse:
+            let body = input.bytes(at: 5, count: header.bodyLength)
+            guard let parse = ParseMessageBody(body), !parse.name.isEmpty else { return .forward }
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            guard statements[parse.name] == nil else {
+                // PostgreSQL's own answer, at the same point of the pipeline. In a failed transaction it
+                // rejects the Parse before looking at the name.
+                server.failHere(
+                    transactionStatus == .failed
+                        ? .error(
+                            .inFailedSQLTransaction,
+                            "current transaction is aborted, commands ignored until end of transaction block")
+                        : .error(.duplicatePreparedStatement, "prepared statement \"\(parse.name)\" already exists"))
+                return .done
+            }
+            let statement = PreparedStatement(queryAndTypes: body[(body.startIndex + parse.queryOffset)...])
+            statements[parse.name] = statement
+            server.prepareForClient(statement, clientName: parse.name)
+            return .done
+        case .bind:
+            // The portal and statement names lead the message; the parameters behind them pass unread.
+            guard let statementName = leadingString(header: header, number: 2) else {
+                // Malformed, or names longer than anything worth holding: the server judges it as it came.
+                if input.readableBytes >= min(header.totalLength, proxy.holdWholeLimit) { return .forward }
+                input.reserveWritable(max(0, min(header.totalLength, 8 * 1024) - input.readableBytes))
+                return .needMoreInput
+            }
+            guard !statementName.isEmpty else { return .forward }
+            let name = String(
+                decoding: input.bytes(at: statementName.lowerBound, count: statementName.count), as: UTF8.self)
+            guard let statement = statements[name] else { return .forward }
+            server.makeReady(statement)
+            let serverName = statement.serverName.utf8
+            server.output.write(byte: code.rawValue)
+            server.output.write(uint32: UInt32(header.totalLength - 1 - statementName.count + serverName.count))
+            server.output.write(bytes: input.bytes(at: 5, count: statementName.lowerBound - 5))
+            server.output.write(bytes: serverName)
+            server.output.write(byte: 0)
+            let consumed = statementName.upperBound + 1
+            input.moveReaderIndex(forwardBy: consumed)
+            server.tracker.frontendMessageSent(code.rawValue)
+            forwardMessage(totalLength: header.totalLength - consumed, into: &server.output)
+            return .done
+        case .describe, .close:
+            guard header.bodyLength > 2, input.byte(at: 5) == UInt8(ascii: "S") else { return .forward }
+            let name = String(decoding: input.bytes(at: 6, count: header.bodyLength - 2), as: UTF8.self)
+            guard !name.isEmpty, let statement = statements[name] else { return .forward }
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            if code == .describe {
+                server.makeReady(statement)
+                server.output.writeDescribe(kind: UInt8(ascii: "S"), name: statement.serverName)
+                server.tracker.frontendMessageSent(code.rawValue)
+            } else {
+                // The statement stays on servers for other clients (and this one, should it prepare it again).
+                statements[name] = nil
+                server.closeForClient(statement, clientName: name)
+            }
+            return .done
+        default:
+            return .forward
+        }
+    }
+
+    /// Where the `number`th zero-terminated string of the message at the front of the input is, or nil when
+    /// it has not arrived or is missing.
+    private func leadingString(header: MessageHeader, number: Int) -> Range<Int>? {
+        let end = min(header.totalLength, input.readableBytes)
+        var start = 5
+        var offset = 5
+        var found = 0
+        while offset < end {
+            if input.byte(at: offset) == 0 {
+                found += 1
+                if found == number { return start..<offset }
+                start = offset + 1
+            }
+            offset += 1
+        }
+        return nil
+    }
+
+    /// A Query, or the Parse of an unnamed statement, whose text (from offset `textAt` of the message) may
+    /// drop prepared statements (DEALLOCATE, DISCARD): the server's statements are no longer assumed, and
+    /// `DEALLOCATE ALL` or `DISCARD ALL` forget the client's own, as PostgreSQL does.
+    private func noteStatementRelease(_ header: MessageHeader, textAt start: Int) {
+        let available = min(header.totalLength, input.readableBytes) - start
+        guard available > 0, let server else { return }
+        switch StatementRelease.classify(input.bytes(at: start, count: available)) {
+        case .none:
+            return
+        case .mayRelease:
+            server.statementCache.removeAll()
+        case .releasesAll:
+            server.statementCache.removeAll()
+            statements.removeAll()
         }
     }
 

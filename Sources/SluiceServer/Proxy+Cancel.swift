@@ -21,7 +21,8 @@ extension Proxy {
     func cancelRequested(processID: Int32, secretKey: [UInt8], from peer: PeerAddress) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
-        guard let clientID = cancelKeys[processID], secretKey.count == 4 else {
+        guard let clientID = cancelKeys[processID], secretKey.count == 4 || secretKey.count == CancelKey.extendedLength
+        else {
             logger.debug("cancel request for an unknown key dropped", [("peer", peer.description)])
             return
         }
@@ -35,8 +36,11 @@ extension Proxy {
     /// The cancel request for a client of this loop; lock held.
     private func cancelRequested(clientID: Int, secretKey: [UInt8], from peer: PeerAddress) {
         guard let client = clients[clientID] else { return }
-        let expected = withUnsafeBytes(of: client.cancelKey.secretKey.bigEndian) { Array($0) }
-        guard Crypto.constantTimeEquals(expected, secretKey) else {
+        guard
+            CancelKey.matches(
+                secretKey, processID: client.cancelKey.processID, secretKey: client.cancelKey.secretKey,
+                extendedKeys: client.hasExtendedCancelKey, secret: shared.cancelKeySecret)
+        else {
             logger.debug("cancel request with a wrong key dropped", [("peer", peer.description)])
             return
         }

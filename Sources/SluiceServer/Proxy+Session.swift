@@ -21,10 +21,12 @@ extension Proxy {
         }
         if server.holdsClientStatements && server.lastClientID != client.id {
             // Named statements belong to the client that prepared them; nobody else may run them.
-            // TODO: track statements per client and prepare them on whichever server it gets; until then a
-            // client's statements survive only while it keeps getting the same server back.
+            // Protocol-level statements are tracked and renamed (ClientConnection.renameStatement); these are
+            // the ones Sluice could not track: SQL PREPARE, and Parse in session mode or too large to keep.
+            // TODO: pin a client that used SQL PREPARE to its server instead, so its statements survive.
             sql = "DEALLOCATE ALL;" + sql
             server.holdsClientStatements = false
+            server.statementCache.removeAll()
         }
         // Non-reported settings cannot be observed, so they are replayed whenever the server was last used
         // by someone else: that client may have changed them.

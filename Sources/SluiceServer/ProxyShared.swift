@@ -31,6 +31,10 @@ final class ProxyShared: @unchecked Sendable {
         return Crypto.randomBytes(count: 32)
     }()
 
+    /// Per-process secret that extends clients' 4-byte cancel keys to the 32 bytes protocol 3.2 clients get
+    /// (`CancelKey`), so the longer keys cost no memory per client.
+    let cancelKeySecret = Crypto.randomBytes(count: 32)
+
     init(config: SluiceConfig) {
         self.config = config
     }

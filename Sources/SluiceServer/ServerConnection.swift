@@ -57,6 +57,8 @@ final class ServerConnection: Connection {
     /// A client may have left named prepared statements here. In transaction mode they are deallocated
     /// before the server goes to someone else, who could otherwise run them.
     var holdsClientStatements = false
+    /// Statements Sluice prepared here for clients, under their server names.
+    var statementCache: ServerStatementCache
     /// A random share (0–20 %) taken off `server_lifetime` for this connection, so servers opened together
     /// are not all replaced together.
     let lifetimeJitter = Double.random(in: 0..<0.2)
@@ -70,6 +72,7 @@ final class ServerConnection: Connection {
         self.pool = pool
         self.createdAt = now
         self.idleSince = now
+        self.statementCache = ServerStatementCache(capacity: proxy.config.maxPreparedStatements)
         super.init(id: id, transport: transport, proxy: proxy, logger: pool.logger.with("server", "S\(id)"))
         input = ByteBuffer(capacity: 8 * 1024)
     }
@@ -236,7 +239,8 @@ final class ServerConnection: Connection {
             let code = header.code
             let mustHoldWhole =
                 code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
-                || (code == BackendMessageCode.errorResponse.rawValue && (!toClient || cancelReason != nil))
+                || (code == BackendMessageCode.errorResponse.rawValue
+                    && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil))
             if mustHoldWhole && input.readableBytes < header.totalLength {
                 if header.totalLength > proxy.holdWholeLimit { return lost("server message too large to inspect") }
                 input.reserveWritable(header.totalLength - input.readableBytes)
@@ -247,14 +251,31 @@ final class ServerConnection: Connection {
                 readyForQueryReceived(header)
             case .parameterStatus:
                 parameterStatusReceived(header, owner: owner)
+            case .parseComplete, .closeComplete:
+                guard let request = tracker.completionReceived() else {
+                    return lost("server sent a ParseComplete or CloseComplete nobody asked for")
+                }
+                if toClient && request.isForwarded, let client {
+                    forwardMessage(totalLength: header.totalLength, into: &client.output)
+                } else {
+                    dropMessage(totalLength: header.totalLength)
+                }
             case .errorResponse where toClient && cancelReason != nil:
                 timeoutErrorReceived(header)
+                skipped(tracker.errorReceived())
+            case .errorResponse where toClient && tracker.pendingErrorProbe != nil:
+                probeErrorReceived(header)
+                skipped(tracker.errorReceived())
             case .errorResponse where !toClient:
                 let fields =
                     (try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength)))
                     ?? ErrorFields(sqlState: "XX000", message: "unreadable error")
                 input.moveReaderIndex(forwardBy: header.totalLength)
+                skipped(tracker.errorReceived())
                 sluiceRequestFailed(fields, owner: owner)
+            case .errorResponse:
+                skipped(tracker.errorReceived())
+                if let client { forwardMessage(totalLength: header.totalLength, into: &client.output) }
             default:
                 if code == BackendMessageCode.copyInResponse.rawValue { tracker.copyInResponseReceived() }
                 if toClient, let client {
@@ -293,11 +314,46 @@ final class ServerConnection: Connection {
             // Sluice's own statements (a rollback for a client that left) end what the client had open.
             if status == .idle { transactionClock.reset() }
         }
+        if status == .idle && tracker.isQuiet { statementCache.transactionEnded() }
         // The next owed request, if any, starts running on the server now.
         requestStartedAt = now
         quietSince = now
         if !tracker.clientRequestInFlight { cancelReason = nil }
         proxy.serverBecameQuiet(self)
+    }
+
+    /// An error while an error probe is owed: if it is the probe's, the client gets the error the probe
+    /// stands for; otherwise an earlier message failed and the probe was skipped.
+    private func probeErrorReceived(_ header: MessageHeader) {
+        guard let client, let replacement = tracker.pendingErrorProbe,
+            let fields = try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength)),
+            fields.sqlState == SQLState.invalidSQLStatementName.rawValue,
+            fields.message.contains(ServerReplyTracker.probeStatementName)
+        else {
+            if let client { forwardMessage(totalLength: header.totalLength, into: &client.output) }
+            return
+        }
+        input.moveReaderIndex(forwardBy: header.totalLength)
+        client.output.writeErrorResponse(replacement)
+    }
+
+    /// Parse and Close requests the server skipped after an error: statements they were to prepare are
+    /// not here, and the client's names are as a direct connection would have left them. Undone last
+    /// first, so a Close and a Parse of one name in one batch leave the name as it was.
+    private func skipped(_ requests: [CompletionRequest]) {
+        for request in requests.reversed() {
+            switch request {
+            case .prepare(let name):
+                statementCache.remove(name)
+            case .clientParse(let name, let statement, let prepared):
+                if prepared { statementCache.remove(statement.serverName) }
+                if client?.statements[name] == statement { client?.statements[name] = nil }
+            case .clientClose(let name, let statement):
+                if client?.statements[name] == nil { client?.statements[name] = statement }
+            case .close, .client, .hidden, .errorProbe:
+                break
+            }
+        }
     }
 
     /// An error while Sluice's own cancel is on its way: a cancellation gets the name of the timeout.
@@ -371,9 +427,75 @@ final class ServerConnection: Connection {
 
     /// Queues one of Sluice's own simple queries ahead of anything the client sends next.
     func sendSluiceQuery(_ sql: String, purpose: SluiceRequest) {
+        // A reset query (DISCARD ALL, usually) may drop the statements prepared here.
+        if purpose == .resetQuery { statementCache.removeAll() }
         output.writeQuery(sql)
         tracker.sluiceQuerySent(purpose)
     }
+
+    // MARK: Prepared statements
+
+    /// Makes the server fail at this point of the client's pipeline, as PostgreSQL would have failed the
+    /// client's message, with `error`: it skips to the next Sync and aborts an open transaction.
+    func failHere(_ error: ErrorFields) {
+        output.writeDescribe(kind: UInt8(ascii: "S"), name: ServerReplyTracker.probeStatementName)
+        tracker.completionSent(.errorProbe(error))
+    }
+
+    /// The client's Parse of `statement` under `clientName`. Where the server already has it, an empty
+    /// statement is parsed and closed instead, so the client still gets its ParseComplete (or the error
+    /// a failed transaction gives) at this point of the pipeline.
+    func prepareForClient(_ statement: PreparedStatement, clientName: String) {
+        if statementCache.contains(statement.serverName) {
+            statementCache.use(statement.serverName)
+            output.writeParse(name: Self.acknowledgementName, query: "")
+            if !tracker.completionSent(.clientParse(clientName: clientName, statement: statement, prepared: false)) {
+                client?.statements[clientName] = nil
+            }
+            output.writeClose(kind: UInt8(ascii: "S"), name: Self.acknowledgementName)
+            tracker.completionSent(.hidden)
+            return
+        }
+        prepare(statement, as: .clientParse(clientName: clientName, statement: statement, prepared: true))
+    }
+
+    /// The client's Close of its statement `clientName`: only the name goes. The client's CloseComplete
+    /// comes from closing a statement no server has.
+    func closeForClient(_ statement: PreparedStatement, clientName: String) {
+        output.writeClose(kind: UInt8(ascii: "S"), name: ServerReplyTracker.probeStatementName)
+        if !tracker.completionSent(.clientClose(clientName: clientName, statement: statement)),
+            client?.statements[clientName] == nil
+        {
+            client?.statements[clientName] = statement
+        }
+    }
+
+    /// Prepares `statement` ahead of the client's Bind or Describe where the server lacks it.
+    func makeReady(_ statement: PreparedStatement) {
+        if statementCache.contains(statement.serverName) {
+            statementCache.use(statement.serverName)
+        } else {
+            prepare(statement, as: .prepare(serverName: statement.serverName))
+        }
+    }
+
+    private func prepare(_ statement: PreparedStatement, as request: CompletionRequest) {
+        let name = statement.serverName
+        statementCache.capacity = proxy.config.maxPreparedStatements
+        if let evicted = statementCache.insert(name) {
+            output.writeClose(kind: UInt8(ascii: "S"), name: evicted)
+            tracker.completionSent(.close(serverName: evicted))
+        }
+        // Closing first makes the Parse succeed even where the statement exists after all: a DEALLOCATE that
+        // Sluice took for done may have failed. Closing a statement that does not exist is no error.
+        output.writeClose(kind: UInt8(ascii: "S"), name: name)
+        tracker.completionSent(.hidden)
+        output.write(bytes: statement.parseMessage)
+        if !tracker.completionSent(request) { skipped([request]) }
+    }
+
+    /// The statement whose Parse stands in for a client's Parse of a statement the server already has.
+    static let acknowledgementName = "sluice_ack"
 
     func flushOrLose() {
         if !flushOutput() { lost("write to server failed") }

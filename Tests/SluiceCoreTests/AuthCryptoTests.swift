@@ -58,3 +58,33 @@ struct AuthCryptoTests {
         #expect(Crypto.base64Decode("") == [])
     }
 }
+
+@Suite("Cancel keys for protocol 3.2")
+struct CancelKeyTests {
+    let secret = Array(repeating: UInt8(7), count: 32)
+
+    @Test("the 32-byte key starts with the short one and is checked whole")
+    func extendedKey() {
+        let key = CancelKey.extended(processID: 42, secretKey: 0x0102_0304, secret: secret)
+        #expect(key.count == 32)
+        #expect(Array(key.prefix(4)) == [1, 2, 3, 4])
+        #expect(CancelKey.matches(key, processID: 42, secretKey: 0x0102_0304, extendedKeys: true, secret: secret))
+        #expect(
+            !CancelKey.matches([1, 2, 3, 4], processID: 42, secretKey: 0x0102_0304, extendedKeys: true, secret: secret))
+        #expect(!CancelKey.matches(key, processID: 43, secretKey: 0x0102_0304, extendedKeys: true, secret: secret))
+        var tampered = key
+        tampered[31] ^= 1
+        #expect(!CancelKey.matches(tampered, processID: 42, secretKey: 0x0102_0304, extendedKeys: true, secret: secret))
+        let otherSecret = CancelKey.extended(
+            processID: 42, secretKey: 0x0102_0304, secret: [UInt8](repeating: 8, count: 32))
+        #expect(otherSecret != key)
+    }
+
+    @Test("a protocol 3.0 client's key is its four bytes, and only those")
+    func shortKey() {
+        #expect(
+            CancelKey.matches([1, 2, 3, 4], processID: 42, secretKey: 0x0102_0304, extendedKeys: false, secret: secret))
+        let long = CancelKey.extended(processID: 42, secretKey: 0x0102_0304, secret: secret)
+        #expect(!CancelKey.matches(long, processID: 42, secretKey: 0x0102_0304, extendedKeys: false, secret: secret))
+    }
+}

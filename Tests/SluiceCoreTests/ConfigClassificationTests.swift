@@ -128,4 +128,12 @@ struct ConfigClassificationTests {
             #expect(docs.contains("`\(variable)`"), "docs/configuration.md does not mention \(variable)")
         }
     }
+
+    @Test("max_prepared_statements: 200 by default, 0 turns tracking off, negative is refused with its line")
+    func maxPreparedStatements() throws {
+        #expect(try parseConfig("[sluice]\nlisten_addr=*\n").maxPreparedStatements == 200)
+        #expect(try parseConfig("[sluice]\nlisten_addr=*\nmax_prepared_statements = 0\n").maxPreparedStatements == 0)
+        let error = configError { _ = try parseConfig("[sluice]\nlisten_addr=*\nmax_prepared_statements = -1\n") }
+        #expect(error?.line == 3)
+    }
 }

@@ -152,6 +152,144 @@ struct RawProtocolDifferentialTests {
                 { $0.query("SELECT 'still usable'") },
             ], readyCounts: [1, 1]),
         Case(
+            name: "a statement name prepared twice",
+            steps: [
+                {
+                    $0.parse("SELECT 'first'", name: "twice")
+                    $0.parse("SELECT 'second'", name: "twice")
+                    $0.bind(statement: "twice")
+                    $0.execute()
+                    $0.sync()
+                },
+                {
+                    $0.bind(statement: "twice")
+                    $0.execute()
+                    $0.sync()
+                },
+            ], readyCounts: [1, 1]),
+        Case(
+            name: "a duplicate Parse inside a transaction aborts it",
+            steps: [
+                { $0.query("BEGIN") },
+                {
+                    $0.parse("SELECT 1", name: "dup_in_tx")
+                    $0.sync()
+                },
+                {
+                    $0.parse("SELECT 1", name: "dup_in_tx")
+                    $0.sync()
+                },
+                { $0.query("SELECT 'aborted?'") },
+                { $0.query("ROLLBACK") },
+            ], readyCounts: [1, 1, 1, 1, 1]),
+        Case(
+            name: "Close, then the name prepared again with other text",
+            steps: [
+                {
+                    $0.parse("SELECT 'old'", name: "reused")
+                    $0.sync()
+                },
+                {
+                    $0.closeStatement("reused")
+                    $0.parse("SELECT 'new', 2", name: "reused")
+                    $0.describeStatement("reused")
+                    $0.bind(statement: "reused")
+                    $0.execute()
+                    $0.sync()
+                },
+            ], readyCounts: [1, 1]),
+        Case(
+            name: "Bind after Close",
+            steps: [
+                {
+                    $0.parse("SELECT 1", name: "closed_then_bound")
+                    $0.closeStatement("closed_then_bound")
+                    $0.bind(statement: "closed_then_bound")
+                    $0.execute()
+                    $0.sync()
+                }
+            ], readyCounts: [1]),
+        Case(
+            name: "DEALLOCATE ALL and DISCARD ALL as SQL forget protocol-level statements",
+            steps: [
+                {
+                    $0.parse("SELECT 1", name: "dealloc_1")
+                    $0.sync()
+                },
+                { $0.query("DEALLOCATE ALL") },
+                {
+                    $0.bind(statement: "dealloc_1")
+                    $0.execute()
+                    $0.sync()
+                },
+                {
+                    $0.parse("SELECT 2", name: "dealloc_1")
+                    $0.sync()
+                },
+                { $0.query("DISCARD ALL") },
+                {
+                    $0.parse("SELECT 3", name: "dealloc_1")
+                    $0.bind(statement: "dealloc_1")
+                    $0.execute()
+                    $0.sync()
+                },
+            ], readyCounts: [1, 1, 1, 1, 1, 1]),
+        Case(
+            name: "an error before a named statement's Bind in one pipeline",
+            steps: [
+                {
+                    $0.parse("SELECT $1::int", name: "after_error", parameterTypes: [23])
+                    $0.sync()
+                },
+                {
+                    $0.bind(statement: "after_error", parameters: ["not a number"])
+                    $0.execute()
+                    $0.bind(statement: "after_error", parameters: ["7"])
+                    $0.execute()
+                    $0.sync()
+                    $0.bind(statement: "after_error", parameters: ["8"])
+                    $0.execute()
+                    $0.sync()
+                },
+            ], readyCounts: [1, 2]),
+        Case(
+            name: "a Parse that fails leaves no name behind: the name can be prepared again",
+            steps: [
+                {
+                    $0.parse("SELEC 1", name: "retried")
+                    $0.sync()
+                },
+                {
+                    $0.bind(statement: "retried")
+                    $0.execute()
+                    $0.sync()
+                },
+                {
+                    $0.parse("SELECT 'retried'", name: "retried")
+                    $0.bind(statement: "retried")
+                    $0.execute()
+                    $0.sync()
+                },
+            ], readyCounts: [1, 1, 1]),
+        Case(
+            name: "a Close skipped after an error leaves the statement in place",
+            steps: [
+                {
+                    $0.parse("SELECT $1::int", name: "kept_open", parameterTypes: [23])
+                    $0.sync()
+                },
+                {
+                    $0.bind(statement: "kept_open", parameters: ["x"])
+                    $0.closeStatement("kept_open")
+                    $0.sync()
+                },
+                {
+                    $0.bind(statement: "kept_open", parameters: ["9"])
+                    $0.execute()
+                    $0.sync()
+                },
+            ], readyCounts: [1, 1, 1]),
+        Case(
             name: "Describe of a portal that does not exist",
             steps: [
                 {

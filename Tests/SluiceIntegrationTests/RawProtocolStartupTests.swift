@@ -71,21 +71,52 @@ struct RawProtocolStartupTests {
         }
     }
 
-    @Test("a 3.x startup with a newer minor is negotiated down to 3.0 and then logs in", arguments: [1, 2])
-    func newerMinorVersionNegotiated(minor: Int) throws {
+    @Test(
+        "a 3.x startup is negotiated to 3.0 or 3.2 and then logs in",
+        arguments: [(minor: 1, negotiated: 0), (minor: 3, negotiated: 2), (minor: 99, negotiated: 2)])
+    func newerMinorVersionNegotiated(version: (minor: Int, negotiated: Int)) throws {
         try withRawSluice { target in
             let client = try RawClient(port: target.port)
             try client.send {
-                $0.startup([("user", target.user), ("database", target.database)], major: 3, minor: UInt16(minor))
+                $0.startup(
+                    [("user", target.user), ("database", target.database)], major: 3, minor: UInt16(version.minor))
             }
             let first = try client.read()
             let negotiated = try #require(first.negotiatedProtocol, "expected NegotiateProtocolVersion, got \(first)")
-            // The field is documented as the newest minor version; PostgreSQL 15 sends 0x00030000.
-            // Either way the minor part, the low 16 bits, must be 0.
-            #expect(negotiated.newestMinor & 0xffff == 0)
+            // The field is the newest version the server supports for the major asked for; PostgreSQL 15 sends
+            // 0x00030000. The minor part is the low 16 bits.
+            #expect(negotiated.newestMinor & 0xffff == Int32(version.negotiated))
             #expect(negotiated.unrecognized.isEmpty)
             try client.authenticate(user: target.user, password: target.password)
+            #expect(client.backendKey?.secretKey.count == (version.negotiated == 2 ? 32 : 4))
             #expect(try client.queryValue("SELECT 1") == "1")
+        }
+    }
+
+    @Test(
+        "protocol 3.2 is spoken as asked: no negotiation, a 32-byte cancel key that cancels, its first 4 bytes do not")
+    func protocol32() throws {
+        try withRawSluice { target in
+            let client = try RawClient(port: target.port)
+            try client.send { $0.startup([("user", target.user), ("database", target.database)], major: 3, minor: 2) }
+            try client.authenticate(user: target.user, password: target.password)
+            let key = try #require(client.backendKey)
+            #expect(key.secretKey.count == 32)
+            // The short key alone is not enough.
+            try client.send { $0.query("SELECT pg_sleep(1.5)") }
+            sleep(for: .milliseconds(300))
+            let shortCanceller = try RawClient(port: target.port)
+            try shortCanceller.send {
+                $0.cancelRequest(processID: key.processID, secretKey: Array(key.secretKey.prefix(4)))
+            }
+            var replies = try client.readUntilReadyForQuery(timeout: .seconds(10))
+            #expect(!replies.contains { $0.isError }, "a 4-byte key cancelled a 3.2 client's query: \(replies)")
+            try client.send { $0.query("SELECT pg_sleep(5)") }
+            sleep(for: .milliseconds(300))
+            let canceller = try RawClient(port: target.port)
+            try canceller.send { $0.cancelRequest(processID: key.processID, secretKey: key.secretKey) }
+            replies = try client.readUntilReadyForQuery(timeout: .seconds(10))
+            #expect(replies.first { $0.isError }?.sqlState == "57014", "\(replies)")
         }
     }
 
@@ -100,7 +131,7 @@ struct RawProtocolStartupTests {
             }
             let first = try client.read()
             let negotiated = try #require(first.negotiatedProtocol, "expected NegotiateProtocolVersion, got \(first)")
-            #expect(negotiated.newestMinor & 0xffff == 0)
+            #expect(negotiated.newestMinor & 0xffff == Int32(minor))
             #expect(negotiated.unrecognized == ["_pq_.sluice_test"])
             try client.authenticate(user: target.user, password: target.password)
             #expect(try client.queryValue("SELECT 1") == "1")

@@ -168,3 +168,30 @@ public enum Crypto {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+/// Cancel keys of protocol 3.2 clients. A client keeps only its 4-byte key (what protocol 3.0 clients
+/// get); its 32-byte key is those 4 bytes followed by 28 bytes of an HMAC over the process id and them,
+/// keyed with a per-process secret, so it is recomputed rather than stored, and cannot be guessed from
+/// the short key.
+public enum CancelKey {
+    /// The secret key length protocol 3.2 clients get, as PostgreSQL 18 sends.
+    public static let extendedLength = 32
+
+    public static func extended(processID: Int32, secretKey: Int32, secret: [UInt8]) -> [UInt8] {
+        let short = withUnsafeBytes(of: secretKey.bigEndian) { Array($0) }
+        let message = withUnsafeBytes(of: processID.bigEndian) { Array($0) } + short
+        return short + Crypto.hmacSHA256(key: secret, data: message).prefix(extendedLength - 4)
+    }
+
+    /// Whether `presented` is the client's key: the short one for a protocol 3.0 client, the extended
+    /// one for a 3.2 client (whose short key alone would be a 32-bit secret again).
+    public static func matches(
+        _ presented: [UInt8], processID: Int32, secretKey: Int32, extendedKeys: Bool, secret: [UInt8]
+    ) -> Bool {
+        let expected =
+            extendedKeys
+            ? extended(processID: processID, secretKey: secretKey, secret: secret)
+            : withUnsafeBytes(of: secretKey.bigEndian) { Array($0) }
+        return Crypto.constantTimeEquals(expected, presented)
+    }
+}

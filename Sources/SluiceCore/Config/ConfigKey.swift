@@ -132,7 +132,7 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("max_db_client_connections", "0", .implemented, .integer),
         ConfigKey("max_db_connections", "0", .implemented, .integer),
         ConfigKey("max_packet_size", "2147483647", .implemented, .integer),
-        ConfigKey("max_prepared_statements", "200", .cosmetic, .integer),
+        ConfigKey("max_prepared_statements", "200", .implemented, .integer),
         ConfigKey("max_user_client_connections", "0", .implemented, .integer),
         ConfigKey("max_user_connections", "0", .implemented, .integer),
         ConfigKey("min_pool_size", "0", .implemented, .integer),

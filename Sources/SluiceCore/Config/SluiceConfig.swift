@@ -61,6 +61,9 @@ public struct SluiceConfig: Sendable, Equatable {
     public var maxPacketSize: Int
     /// `pkt_buf`: per-connection buffer size, in bytes.
     public var pktBuf: Int
+    /// `max_prepared_statements`: named statements kept prepared on each server in transaction and statement
+    /// pooling; 0 turns statement tracking off.
+    public var maxPreparedStatements = 200
     /// `log_connections`: log each successful client login.
     public var logConnections: Bool
     /// `log_disconnections`: log each client disconnection with its reason.

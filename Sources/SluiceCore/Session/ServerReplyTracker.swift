@@ -18,6 +18,39 @@ public enum SluiceRequest: Equatable, Sendable {
     case serverCheck
 }
 
+/// What a Parse or Close written to the server was for, which decides where its reply (ParseComplete,
+/// CloseComplete) goes, and what to undo when the server skips it after an error. Statement names
+/// called `serverName` are ``PreparedStatement/serverName``s; `clientName` is the client's own.
+public enum CompletionRequest: Equatable, Sendable {
+    /// The client's own message, as it came: the reply goes to the client.
+    case client
+    /// The client's Parse of a named statement, sent renamed (`prepared`) or, where the server already
+    /// had the statement, as the Parse of an empty statement: the reply goes to the client. Skipped,
+    /// the client's name must not exist, as on a direct connection.
+    case clientParse(clientName: String, statement: PreparedStatement, prepared: Bool)
+    /// The client's Close of a named statement, sent as the Close of one that does not exist: the reply
+    /// goes to the client. Skipped, the client's name must exist again.
+    case clientClose(clientName: String, statement: PreparedStatement)
+    /// Sluice prepares a statement the client's next message uses: the reply is Sluice's.
+    case prepare(serverName: String)
+    /// Sluice closes a statement to keep the server within `max_prepared_statements`: the reply is Sluice's.
+    case close(serverName: String)
+    /// Any other message of Sluice's that answers with a completion: the reply is Sluice's.
+    case hidden
+    /// A Describe of a statement that cannot exist, sent to make the server fail at this point of the
+    /// pipeline (skipping to Sync, aborting a transaction) as it would have failed on the client's own
+    /// message. Its error is replaced with `error`.
+    case errorProbe(ErrorFields)
+
+    /// Whether the server's reply to this request goes to the client.
+    public var isForwarded: Bool {
+        switch self {
+        case .client, .clientParse, .clientClose: true
+        case .prepare, .close, .hidden, .errorProbe: false
+        }
+    }
+}
+
 /// Tracks, for one server connection, which ReadyForQuery messages are still owed and to whom.
 ///
 /// Every simple Query, FunctionCall and Sync makes the server send exactly one ReadyForQuery, whatever
@@ -26,6 +59,12 @@ public enum SluiceRequest: Equatable, Sendable {
 /// free only when the FIFO is empty, no extended-protocol message waits for its Sync, and the last
 /// ReadyForQuery said idle. Flush is deliberately not a boundary: the client will send Bind or Execute
 /// to the same server later.
+///
+/// Parse and Close are tracked one by one as well, because Sluice adds its own to a client's pipeline
+/// (preparing a statement the client's server lacks) and their replies must not reach the client. Each
+/// Parse or Close gets exactly one ParseComplete or CloseComplete, in order, unless an error makes the
+/// server skip to the next Sync; so a second FIFO, each entry tagged with the Sync that ends its batch,
+/// tells whose every completion is.
 public struct ServerReplyTracker: Sendable {
     private struct Owed: Sendable {
         var owner: ReplyOwner
@@ -44,8 +83,22 @@ public struct ServerReplyTracker: Sendable {
     /// Set by CopyInResponse: the first request whose Syncs the server ignores while it reads COPY data.
     private var copyInStartSequence: Int?
     private var copyInStartedByExecute = false
+    private struct Completion: Sendable {
+        var request: CompletionRequest
+        /// The sequence number the Sync ending this completion's batch has, or will have.
+        var batch: Int
+    }
+    private var completions: [Completion] = []
+    private var completionsHead = 0
+    /// An error arrived before the Sync of its batch was sent: until that Sync, the server skips
+    /// whatever arrives.
+    private var skippingToSync = false
 
     public init() {}
+
+    /// The name of the statement an ``CompletionRequest/errorProbe(_:)`` describes. Server names all
+    /// carry a digest, so no statement of Sluice's has it.
+    public static let probeStatementName = "sluice_absent"
 
     /// Number of ReadyForQuery messages still to arrive.
     public var owedCount: Int { owed.count - head }
@@ -78,12 +131,75 @@ public struct ServerReplyTracker: Sendable {
         case .sync:
             append(.client, isSync: true)
             hasUnsyncedExtendedMessages = false
-        case .parse, .bind, .describe, .execute, .close, .flush:
+            skippingToSync = false
+        case .parse, .close:
+            hasUnsyncedExtendedMessages = true
+            completionSent(.client)
+        case .bind, .describe, .execute, .flush:
             hasUnsyncedExtendedMessages = true
         case .copyDone, .copyFail:
             copyInEndSent()
         case .copyData, .password, .terminate, nil:
             break
+        }
+    }
+
+    /// A Parse or Close (or an error probe) written to the server, with what its reply is for. Returns
+    /// false when the server will skip it, because an earlier message of its batch already failed.
+    @discardableResult
+    public mutating func completionSent(_ request: CompletionRequest) -> Bool {
+        hasUnsyncedExtendedMessages = true
+        if skippingToSync { return false }
+        completions.append(Completion(request: request, batch: nextSequence))
+        return true
+    }
+
+    /// What the next ParseComplete or CloseComplete answers. Nil when none is expected: the server and
+    /// Sluice disagree about the conversation, and the connection cannot be trusted any more.
+    public mutating func completionReceived() -> CompletionRequest? {
+        guard completionsHead < completions.count else { return nil }
+        let request = completions[completionsHead].request
+        completionsHead += 1
+        compactCompletions()
+        return request
+    }
+
+    /// The error the server is sending now replaces this one, if the server is failing an error probe.
+    /// Whether the error is the probe's own is for the caller to check (the probe may be skipped because
+    /// an earlier message failed).
+    public var pendingErrorProbe: ErrorFields? {
+        guard completionsHead < completions.count, case .errorProbe(let error) = completions[completionsHead].request
+        else { return nil }
+        return error
+    }
+
+    /// An ErrorResponse arrived. In an extended-protocol batch the server now skips everything up to the
+    /// batch's Sync: the Parse and Close requests that will never be answered are removed and returned.
+    public mutating func errorReceived() -> [CompletionRequest] {
+        guard completionsHead < completions.count || hasUnsyncedExtendedMessages else { return [] }
+        let limit: Int
+        if head < owed.count {
+            // An error of a simple Query ends that statement only.
+            guard owed[head].isSync else { return [] }
+            limit = owed[head].sequence
+        } else {
+            // The batch's Sync has not been sent: what the client sends until then is skipped too.
+            skippingToSync = true
+            limit = Int.max
+        }
+        var skipped: [CompletionRequest] = []
+        while completionsHead < completions.count, completions[completionsHead].batch <= limit {
+            skipped.append(completions[completionsHead].request)
+            completionsHead += 1
+        }
+        compactCompletions()
+        return skipped
+    }
+
+    private mutating func compactCompletions() {
+        if completionsHead == completions.count {
+            completions.removeAll(keepingCapacity: true)
+            completionsHead = 0
         }
     }
 
@@ -129,6 +245,12 @@ public struct ServerReplyTracker: Sendable {
         copyInStartSequence = nil
         guard head < owed.count else { return nil }
         let owner = owed[head].owner
+        // Completions of a batch that ended without them (the server skipped them after an error) go, so
+        // that the next batch's completions stay matched to their own requests.
+        while completionsHead < completions.count && completions[completionsHead].batch <= owed[head].sequence {
+            completionsHead += 1
+        }
+        compactCompletions()
         head += 1
         if head == owed.count {
             owed.removeAll(keepingCapacity: true)
@@ -144,5 +266,8 @@ public struct ServerReplyTracker: Sendable {
         transactionStatus = .idle
         hasUnsyncedExtendedMessages = false
         copyInStartSequence = nil
+        completions.removeAll(keepingCapacity: true)
+        completionsHead = 0
+        skippingToSync = false
     }
 }

@@ -70,4 +70,7 @@ public enum SQLState: String, Sendable {
     case programLimitExceeded = "54000"
     case internalError = "XX000"
     case insufficientPrivilege = "42501"
+    case duplicatePreparedStatement = "42P05"
+    case invalidSQLStatementName = "26000"
+    case inFailedSQLTransaction = "25P02"
 }

@@ -67,6 +67,14 @@ extension ByteBuffer {
         endMessage(lengthAt: at)
     }
 
+    /// BackendKeyData with a secret key of any length (protocol 3.2: 4 to 256 bytes).
+    public mutating func writeBackendKeyData(processID: Int32, secretKey: [UInt8]) {
+        let at = beginMessage(BackendMessageCode.backendKeyData.rawValue)
+        write(int32: processID)
+        write(bytes: secretKey)
+        endMessage(lengthAt: at)
+    }
+
     public mutating func writeReadyForQuery(_ status: TransactionStatus) {
         let at = beginMessage(BackendMessageCode.readyForQuery.rawValue)
         write(byte: status.rawValue)
@@ -157,6 +165,31 @@ extension ByteBuffer {
     public mutating func writeQuery(_ sql: String) {
         let at = beginMessage(FrontendMessageCode.query.rawValue)
         write(cString: sql)
+        endMessage(lengthAt: at)
+    }
+
+    /// Parse of a statement without parameters.
+    public mutating func writeParse(name: String, query: String) {
+        let at = beginMessage(FrontendMessageCode.parse.rawValue)
+        write(cString: name)
+        write(cString: query)
+        write(uint16: 0)
+        endMessage(lengthAt: at)
+    }
+
+    /// Describe (`kind` S for a statement, P for a portal).
+    public mutating func writeDescribe(kind: UInt8, name: String) {
+        let at = beginMessage(FrontendMessageCode.describe.rawValue)
+        write(byte: kind)
+        write(cString: name)
+        endMessage(lengthAt: at)
+    }
+
+    /// Close (`kind` S for a statement, P for a portal).
+    public mutating func writeClose(kind: UInt8, name: String) {
+        let at = beginMessage(FrontendMessageCode.close.rawValue)
+        write(byte: kind)
+        write(cString: name)
         endMessage(lengthAt: at)
     }
 

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// Real drivers, run as applications run them: through Sluice in transaction mode with fewer servers
+/// than connections, and straight against PostgreSQL. Each program prints what it saw; the two runs
+/// must print the same and end cleanly. The programs live in `Tests/drivers/`; scripts/test installs
+/// the Python drivers into a virtual environment (`SLUICE_TEST_PYTHON`) and the JDBC driver from
+/// Debian (`SLUICE_TEST_JDBC_JAR`).
+@Suite("Real drivers through transaction pooling")
+struct DriverTests {
+    static let driversDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("drivers")
+
+    static func python() throws -> String {
+        guard let python = ProcessInfo.processInfo.environment["SLUICE_TEST_PYTHON"] else {
+            throw HarnessError(
+                "SLUICE_TEST_PYTHON is not set: run the tests with scripts/test, which installs the drivers")
+        }
+        return python
+    }
+
+    /// Runs `arguments(port)` for Sluice and for PostgreSQL and compares what they print.
+    func compare(
+        _ executable: String, poolSize: Int = 2, timeout: Duration = .seconds(120),
+        _ arguments: (_ port: Int, _ proxied: ProxiedDatabase) -> [String]
+    ) throws {
+        let proxied = try ProxiedDatabase(settings: ["max_client_conn": "100"], poolSize: poolSize)
+        defer { proxied.stop() }
+        let viaSluice = try run(executable, arguments(proxied.sluice.port, proxied), timeout: timeout)
+        let direct = try run(executable, arguments(proxied.cluster.port, proxied), timeout: timeout)
+        #expect(direct.succeeded, "the program fails against PostgreSQL itself:\n\(direct)")
+        #expect(viaSluice.succeeded, "\(viaSluice)\n--- sluice log ---\n\(proxied.sluice.logTail())")
+        #expect(!viaSluice.stdout.isEmpty)
+        #expect(viaSluice.stdout == direct.stdout, "through Sluice:\n\(viaSluice.stdout)\ndirect:\n\(direct.stdout)")
+        #expect(try proxied.serverPIDs().count <= poolSize)
+    }
+
+    static func conninfo(_ port: Int, _ proxied: ProxiedDatabase) -> String {
+        "host=127.0.0.1 port=\(port) user=\(proxied.role.name) password=\(proxied.role.password) "
+            + "dbname=\(proxied.database)"
+    }
+
+    @Test("psycopg 3: statements prepared on the server, pipeline mode, savepoints, executemany")
+    func psycopg3() throws {
+        let python = try Self.python()
+        try compare(python) { port, proxied in
+            [Self.driversDirectory.appendingPathComponent("psycopg_check.py").path, Self.conninfo(port, proxied)]
+        }
+    }
+
+    @Test("psycopg2")
+    func psycopg2() throws {
+        let python = try Self.python()
+        try compare(python) { port, proxied in
+            [Self.driversDirectory.appendingPathComponent("psycopg2_check.py").path, Self.conninfo(port, proxied)]
+        }
+    }
+
+    @Test("asyncpg with its statement cache on")
+    func asyncpg() throws {
+        let python = try Self.python()
+        try compare(python) { port, proxied in
+            [
+                Self.driversDirectory.appendingPathComponent("asyncpg_check.py").path, "127.0.0.1", String(port),
+                proxied.role.name, proxied.role.password, proxied.database,
+            ]
+        }
+    }
+
+    @Test("JDBC with prepareThreshold=1")
+    func jdbc() throws {
+        let jar = ProcessInfo.processInfo.environment["SLUICE_TEST_JDBC_JAR"] ?? "/usr/share/java/postgresql.jar"
+        guard FileManager.default.fileExists(atPath: jar) else {
+            throw HarnessError("no JDBC driver at \(jar): run scripts/deps (libpostgresql-jdbc-java)")
+        }
+        try compare("java", timeout: .seconds(180)) { port, proxied in
+            [
+                "-cp", jar, Self.driversDirectory.appendingPathComponent("JdbcCheck.java").path,
+                "jdbc:postgresql://127.0.0.1:\(port)/\(proxied.database)", proxied.role.name, proxied.role.password,
+            ]
+        }
+    }
+}
