@@ -48,6 +48,18 @@ struct DriverTests {
         }
     }
 
+    @Test("libpq 18 through psycopg asks for protocol 3.2: Sluice speaks it, and the longer cancel key cancels")
+    func protocol32() throws {
+        let python = try Self.python()
+        let proxied = try ProxiedDatabase(poolSize: 2)
+        defer { proxied.stop() }
+        let script = Self.driversDirectory.appendingPathComponent("protocol32_check.py").path
+        let result = try run(python, [script, Self.conninfo(proxied.sluice.port, proxied)], timeout: .seconds(60))
+        #expect(result.succeeded, "\(result)\n--- sluice log ---\n\(proxied.sluice.logTail())")
+        // PostgreSQL 15 itself answers 3.2 with 3.0; through Sluice the client gets 3.2.
+        #expect(result.stdout == "libpq 18\nprotocol 30002\ncancelled 57014\nafter 1\n", "\(result)")
+    }
+
     @Test("psycopg2")
     func psycopg2() throws {
         let python = try Self.python()
