@@ -468,6 +468,8 @@ final class ClientConnection: Connection {
 
     /// Whether named statements are tracked by Sluice (transaction and statement pooling): the client's
     /// next request may run on another server, so statements are renamed and prepared wherever needed.
+    // TODO: keep tracking a client that has tracked statements when a reload sets max_prepared_statements to
+    // 0; today its later Binds go out under its own names and fail with 26000.
     private var tracksStatements: Bool {
         proxy.config.maxPreparedStatements > 0 && pool?.mode != .session
     }
@@ -587,6 +589,8 @@ final class ClientConnection: Connection {
     /// A Query, or the Parse of an unnamed statement, whose text (from offset `textAt` of the message) may
     /// drop prepared statements (DEALLOCATE, DISCARD): the server's statements are no longer assumed, and
     /// `DEALLOCATE ALL` or `DISCARD ALL` forget the client's own, as PostgreSQL does.
+    // TODO: forget the client's statements only once DEALLOCATE ALL or DISCARD ALL succeeded; one that fails
+    // (in an aborted transaction) leaves them on a direct connection.
     private func noteStatementRelease(_ header: MessageHeader, textAt start: Int) {
         let available = min(header.totalLength, input.readableBytes) - start
         guard available > 0, let server else { return }

@@ -83,6 +83,9 @@ public struct ServerReplyTracker: Sendable {
     /// Set by CopyInResponse: the first request whose Syncs the server ignores while it reads COPY data.
     private var copyInStartSequence: Int?
     private var copyInStartedByExecute = false
+    // TODO: the client's own Parse and Close need no payload; counting them instead of storing a
+    // CompletionRequest each would take back most of the instructions tracking added per extended-protocol
+    // transaction (docs/performance.md).
     private struct Completion: Sendable {
         var request: CompletionRequest
         /// The sequence number the Sync ending this completion's batch has, or will have.
