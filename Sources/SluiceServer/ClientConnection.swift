@@ -555,7 +555,7 @@ final class ClientConnection: Connection {
             input.moveReaderIndex(forwardBy: header.totalLength)
             if code == .describe {
                 server.makeReady(statement)
-                server.output.writeDescribe(kind: UInt8(ascii: "S"), name: statement.serverName)
+                server.output.writeDescribe(statement: statement.serverName)
                 server.tracker.frontendMessageSent(code.rawValue)
             } else {
                 // The statement stays on servers for other clients (and this one, should it prepare it again).

@@ -328,7 +328,7 @@ final class ServerConnection: Connection {
         guard let client, let replacement = tracker.pendingErrorProbe,
             let fields = try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength)),
             fields.sqlState == SQLState.invalidSQLStatementName.rawValue,
-            fields.message.contains(ServerReplyTracker.probeStatementName)
+            fields.message.contains(ServerReplyTracker.absentStatementName)
         else {
             if let client { forwardMessage(totalLength: header.totalLength, into: &client.output) }
             return
@@ -438,7 +438,7 @@ final class ServerConnection: Connection {
     /// Makes the server fail at this point of the client's pipeline, as PostgreSQL would have failed the
     /// client's message, with `error`: it skips to the next Sync and aborts an open transaction.
     func failHere(_ error: ErrorFields) {
-        output.writeDescribe(kind: UInt8(ascii: "S"), name: ServerReplyTracker.probeStatementName)
+        output.writeDescribe(statement: ServerReplyTracker.absentStatementName)
         tracker.completionSent(.errorProbe(error))
     }
 
@@ -449,10 +449,9 @@ final class ServerConnection: Connection {
         if statementCache.contains(statement.serverName) {
             statementCache.use(statement.serverName)
             output.writeParse(name: Self.acknowledgementName, query: "")
-            if !tracker.completionSent(.clientParse(clientName: clientName, statement: statement, prepared: false)) {
-                client?.statements[clientName] = nil
-            }
-            output.writeClose(kind: UInt8(ascii: "S"), name: Self.acknowledgementName)
+            let request = CompletionRequest.clientParse(clientName: clientName, statement: statement, prepared: false)
+            if !tracker.completionSent(request) { skipped([request]) }
+            output.writeClose(statement: Self.acknowledgementName)
             tracker.completionSent(.hidden)
             return
         }
@@ -462,12 +461,9 @@ final class ServerConnection: Connection {
     /// The client's Close of its statement `clientName`: only the name goes. The client's CloseComplete
     /// comes from closing a statement no server has.
     func closeForClient(_ statement: PreparedStatement, clientName: String) {
-        output.writeClose(kind: UInt8(ascii: "S"), name: ServerReplyTracker.probeStatementName)
-        if !tracker.completionSent(.clientClose(clientName: clientName, statement: statement)),
-            client?.statements[clientName] == nil
-        {
-            client?.statements[clientName] = statement
-        }
+        output.writeClose(statement: ServerReplyTracker.absentStatementName)
+        let request = CompletionRequest.clientClose(clientName: clientName, statement: statement)
+        if !tracker.completionSent(request) { skipped([request]) }
     }
 
     /// Prepares `statement` ahead of the client's Bind or Describe where the server lacks it.
@@ -483,12 +479,12 @@ final class ServerConnection: Connection {
         let name = statement.serverName
         statementCache.capacity = proxy.config.maxPreparedStatements
         if let evicted = statementCache.insert(name) {
-            output.writeClose(kind: UInt8(ascii: "S"), name: evicted)
+            output.writeClose(statement: evicted)
             tracker.completionSent(.close(serverName: evicted))
         }
         // Closing first makes the Parse succeed even where the statement exists after all: a DEALLOCATE that
         // Sluice took for done may have failed. Closing a statement that does not exist is no error.
-        output.writeClose(kind: UInt8(ascii: "S"), name: name)
+        output.writeClose(statement: name)
         tracker.completionSent(.hidden)
         output.write(bytes: statement.parseMessage)
         if !tracker.completionSent(request) { skipped([request]) }

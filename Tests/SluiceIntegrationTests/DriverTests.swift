@@ -40,14 +40,6 @@ struct DriverTests {
             + "dbname=\(proxied.database)"
     }
 
-    @Test("psycopg 3: statements prepared on the server, pipeline mode, savepoints, executemany")
-    func psycopg3() throws {
-        let python = try Self.python()
-        try compare(python) { port, proxied in
-            [Self.driversDirectory.appendingPathComponent("psycopg_check.py").path, Self.conninfo(port, proxied)]
-        }
-    }
-
     @Test("libpq 18 through psycopg asks for protocol 3.2: Sluice speaks it, and the longer cancel key cancels")
     func protocol32() throws {
         let python = try Self.python()
@@ -60,11 +52,13 @@ struct DriverTests {
         #expect(result.stdout == "libpq 18\nprotocol 30002\ncancelled 57014\nafter 1\n", "\(result)")
     }
 
-    @Test("psycopg2")
-    func psycopg2() throws {
+    /// Each program's docstring says what it exercises: psycopg 3 with statements prepared on the server,
+    /// pipeline mode, savepoints and executemany; psycopg2 with client-side parameters.
+    @Test("libpq-based Python drivers, given a conninfo", arguments: ["psycopg_check.py", "psycopg2_check.py"])
+    func libpqPythonDriver(script: String) throws {
         let python = try Self.python()
         try compare(python) { port, proxied in
-            [Self.driversDirectory.appendingPathComponent("psycopg2_check.py").path, Self.conninfo(port, proxied)]
+            [Self.driversDirectory.appendingPathComponent(script).path, Self.conninfo(port, proxied)]
         }
     }
 

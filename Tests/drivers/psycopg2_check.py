@@ -4,15 +4,13 @@ Run against Sluice and straight against PostgreSQL, the output must be the same.
     psycopg2_check.py CONNINFO
 """
 import sys
-import threading
 
 import psycopg2
 import psycopg2.errors
 
+from threads import run_workers
+
 conninfo = sys.argv[1]
-THREADS = 8
-lines = []
-lock = threading.Lock()
 
 
 def worker(index):
@@ -38,14 +36,7 @@ def worker(index):
         conn.commit()
     finally:
         conn.close()
-    with lock:
-        lines.extend(f"thread {index}: {line}" for line in seen)
+    return seen
 
 
-threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
-for line in sorted(lines):
-    print(line)
+run_workers(worker)

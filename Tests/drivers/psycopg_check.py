@@ -6,14 +6,12 @@ prepare_threshold=0 makes psycopg prepare every statement on the server at its f
 statements are used from the first query; several threads share a smaller pool.
 """
 import sys
-import threading
 
 import psycopg
 
+from threads import run_workers
+
 conninfo = sys.argv[1]
-THREADS = 8
-lines = []
-lock = threading.Lock()
 
 
 def worker(index):
@@ -45,14 +43,7 @@ def worker(index):
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO psy_many VALUES (%s)", [(v,) for v in range(30)])
             seen.append("many %d" % conn.execute("SELECT sum(v) FROM psy_many").fetchone()[0])
-    with lock:
-        lines.extend(f"thread {index}: {line}" for line in seen)
+    return seen
 
 
-threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
-for line in sorted(lines):
-    print(line)
+run_workers(worker)

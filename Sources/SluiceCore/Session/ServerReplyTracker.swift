@@ -99,9 +99,9 @@ public struct ServerReplyTracker: Sendable {
 
     public init() {}
 
-    /// The name of the statement an ``CompletionRequest/errorProbe(_:)`` describes. Server names all
-    /// carry a digest, so no statement of Sluice's has it.
-    public static let probeStatementName = "sluice_absent"
+    /// A statement no server has: an ``CompletionRequest/errorProbe(_:)`` describes it, and closing it
+    /// stands for a client's Close. Server names all carry a digest, so no statement of Sluice's has it.
+    public static let absentStatementName = "sluice_absent"
 
     /// Number of ReadyForQuery messages still to arrive.
     public var owedCount: Int { owed.count - head }

@@ -177,18 +177,16 @@ extension ByteBuffer {
         endMessage(lengthAt: at)
     }
 
-    /// Describe (`kind` S for a statement, P for a portal).
-    public mutating func writeDescribe(kind: UInt8, name: String) {
-        let at = beginMessage(FrontendMessageCode.describe.rawValue)
-        write(byte: kind)
-        write(cString: name)
-        endMessage(lengthAt: at)
-    }
+    /// Describe of a prepared statement.
+    public mutating func writeDescribe(statement name: String) { writeStatementMessage(.describe, name) }
 
-    /// Close (`kind` S for a statement, P for a portal).
-    public mutating func writeClose(kind: UInt8, name: String) {
-        let at = beginMessage(FrontendMessageCode.close.rawValue)
-        write(byte: kind)
+    /// Close of a prepared statement.
+    public mutating func writeClose(statement name: String) { writeStatementMessage(.close, name) }
+
+    /// Describe or Close naming a statement (`S`; portals, `P`, are the client's own and pass as they came).
+    private mutating func writeStatementMessage(_ code: FrontendMessageCode, _ name: String) {
+        let at = beginMessage(code.rawValue)
+        write(byte: UInt8(ascii: "S"))
         write(cString: name)
         endMessage(lengthAt: at)
     }

@@ -1,3 +1,5 @@
+import Testing
+
 /// Running pgbench against PostgreSQL or Sluice and reading its summary.
 enum Pgbench {
     /// The numbers pgbench prints at the end of a run.
@@ -23,6 +25,19 @@ enum Pgbench {
         try run(
             "pgbench", arguments + ["-h", "127.0.0.1", "-p", String(port), "-U", user, dbname],
             environment: ["PGPASSWORD": password], timeout: timeout)
+    }
+
+    /// Expects a run through `sluice` to have ended cleanly: exit 0, more than `minimumProcessed`
+    /// transactions, none failed, no error printed. Failures show pgbench's output and Sluice's log.
+    static func expectClean(
+        _ result: RunResult, through sluice: SluiceProcess, minimumProcessed: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let summary = summary(of: result.stdout)
+        #expect(result.succeeded, "\(result)\n--- sluice log ---\n\(sluice.logTail())", sourceLocation: sourceLocation)
+        #expect(summary != nil && summary!.processed > minimumProcessed, "\(result)", sourceLocation: sourceLocation)
+        #expect(summary?.failed == 0, "\(result)", sourceLocation: sourceLocation)
+        #expect(!result.stderr.lowercased().contains("error"), "\(result)", sourceLocation: sourceLocation)
     }
 
     /// Reads the summary; nil when pgbench did not get as far as printing one.
