@@ -49,9 +49,10 @@ final class ClientConnection: Connection {
     private var timeoutsBox: Boxed<ClientTimeouts>?
     /// Coarse time of the last message from the client, for `client_idle_timeout`.
     var lastActivity: Double = 0
-    /// Startup parameters PostgreSQL does not report back (`options`, `search_path`, `extra_float_digits`,
-    /// …): applied with SET on every server the client is lent, so no transaction runs without them.
-    var startupSettings: [(name: String, value: String)] = []
+    /// Settings PostgreSQL does not report back, by lower-case name: startup parameters (`options`,
+    /// `search_path`, `extra_float_digits`, …), then whatever a session check found after the client's
+    /// SET, RESET or set_config. Every server the client is lent is given exactly these.
+    var sessionSettings: SessionSettings = [:]
     /// When the current transaction's first request reached the server, for `transaction_timeout`.
     var transactionStartedAt: Double?
     /// Named statements the client prepared with Parse, by the client's names, while Sluice tracks them
@@ -288,7 +289,9 @@ final class ClientConnection: Connection {
             accepted.append(StartupParameter(name: setting.name, value: setting.value))
         }
         startupParameters = accepted
-        startupSettings = settings.filter { !proxy.trackedParameters.contains($0.name.lowercased()) }
+        for setting in settings where !proxy.trackedParameters.contains(setting.name.lowercased()) {
+            sessionSettings[setting.name.lowercased()] = setting
+        }
         isIdentified = true
         proxy.startupCompleted(self)
     }
@@ -452,6 +455,7 @@ final class ClientConnection: Connection {
                 }
             case .query:
                 if !(statements.isEmpty && server.statementCache.count == 0) { noteStatementRelease(header, textAt: 5) }
+                if tracksSession { noteSession(header, textAt: 5) }
             default:
                 break
             }
@@ -493,13 +497,17 @@ final class ClientConnection: Connection {
         // An unnamed statement (Parse's name comes first) passes, looked at only for DEALLOCATE and DISCARD.
         if code == .parse && input.readableBytes > 5 && input.byte(at: 5) == 0 {
             if !(statements.isEmpty && server.statementCache.count == 0) { noteStatementRelease(header, textAt: 6) }
+            noteSession(header, textAt: 6)
             return .forward
         }
         if code == .parse || code == .describe || code == .close {
             // Sluice needs the whole message: a Parse is kept to prepare its statement elsewhere.
             guard input.readableBytes >= header.totalLength else {
                 // A statement text too large to keep goes to the server as it came, and stays there.
-                if header.totalLength > proxy.holdWholeLimit { return .forward }
+                if header.totalLength > proxy.holdWholeLimit {
+                    server.noteSession(.unread)
+                    return .forward
+                }
                 input.reserveWritable(header.totalLength - input.readableBytes)
                 return .needMoreInput
             }
@@ -537,6 +545,7 @@ final class ClientConnection: Connection {
                 decoding: input.bytes(at: statementName.lowerBound, count: statementName.count), as: UTF8.self)
             guard let statement = statements[name] else { return .forward }
             server.makeReady(statement)
+            server.noteSession(statement.sessionScan)
             let serverName = statement.serverName.utf8
             server.output.write(byte: code.rawValue)
             server.output.write(uint32: UInt32(header.totalLength - 1 - statementName.count + serverName.count))
@@ -603,6 +612,21 @@ final class ClientConnection: Connection {
             server.statementCache.removeAll()
             statements.removeAll()
         }
+    }
+
+    /// Whether the session state a client's statements leave is followed (``SessionTextScan``): in
+    /// transaction and statement pooling, where the client's next transaction may run on another server.
+    private var tracksSession: Bool { pool?.mode != .session }
+
+    /// Reads a Query's or unnamed Parse's statement text (from offset `textAt` of the message) for what it
+    /// may do to the session. A text that has not arrived whole is assumed to do anything.
+    private func noteSession(_ header: MessageHeader, textAt start: Int) {
+        guard let server else { return }
+        guard input.readableBytes >= header.totalLength else { return server.noteSession(.unread) }
+        let scan = input.withReadableBytes {
+            SessionTextScan(UnsafeRawBufferPointer(rebasing: $0[start..<header.totalLength]))
+        }
+        server.noteSession(scan)
     }
 
     /// Whether the message at the front of the input may create a prepared statement that would outlive

@@ -244,11 +244,24 @@ extension Proxy {
             }
             guard server.pool.mode != .session, server.tracker.isIdle else { return }
             if case .forward = client.passthrough { return }
+            if server.startSessionCheckIfDue() {
+                // The client keeps the server until the answer is in: its next transaction must not start
+                // elsewhere with settings Sluice does not know yet. Anything it sends meanwhile queues here.
+                server.flushOrLose()
+                return
+            }
+            // Pinned: the client keeps its server, as in session pooling, until the state is gone.
+            guard server.pins.isEmpty else { return }
             release(server)
             if shutdown == .waitForTransactions {
                 client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
             }
         } else if server.tracker.isIdle {
+            if server.startSessionCheckIfDue() { return server.flushOrLose() }
+            if !server.pins.isEmpty && server.pool.mode != .session {
+                server.retire("its client left state that cannot move: \(server.pins)")
+                return serverRemoved(server)
+            }
             returnToPool(server)
         } else {
             server.retire("still in a transaction after its client left")
@@ -382,15 +395,21 @@ extension Proxy {
             serverRemoved(server)
             return
         }
+        if !server.pins.isEmpty && server.pool.mode != .session {
+            // The client's temporary tables, locks, role… must not reach the next client; a new server is
+            // cheaper than undoing each kind.
+            server.retire("its client left state that cannot move: \(server.pins)")
+            serverRemoved(server)
+            return
+        }
         if server.tracker.transactionStatus != .idle {
             server.sendSluiceQuery("ROLLBACK", purpose: .rollback)
         }
         if server.pool.mode == .session || config.serverResetQueryAlways, !config.serverResetQuery.isEmpty {
             server.sendSluiceQuery(config.serverResetQuery, purpose: .resetQuery)
-            // DISCARD ALL undid whatever settings Sluice had applied for clients.
-            server.appliedSettings = [:]
-            server.lastClientID = 0
         }
+        // What the client last did may have changed the session: asked after the rollback, the server says.
+        _ = server.startSessionCheckIfDue()
         if server.tracker.owedCount > 0 {
             server.flushOrLose()
         } else {

@@ -4,8 +4,8 @@ import SluiceCore
 extension Proxy {
     /// Queues, ahead of the client's requests, the `SET`s that make `server` look like the client's own
     /// connection: its reported parameters (client_encoding, TimeZone, …, compared with what the server
-    /// reported) and its other startup settings (`options`, `search_path`, …). Settings a previous client
-    /// had applied and this one lacks are reset.
+    /// reported) and its other settings (startup `options`, `search_path`, what it `SET` since). Settings
+    /// a previous client left and this one lacks are reset.
     func restoreSession(of client: ClientConnection, on server: ServerConnection) {
         var sql = ""
         let inStep = (client.parameters.version, server.parameters.version, trackedVersion)
@@ -28,19 +28,11 @@ extension Proxy {
             server.holdsClientStatements = false
             server.statementCache.removeAll()
         }
-        // Non-reported settings cannot be observed, so they are replayed whenever the server was last used
-        // by someone else: that client may have changed them.
-        if server.lastClientID != client.id && !(client.startupSettings.isEmpty && server.appliedSettings.isEmpty) {
-            var wanted: [String: (name: String, value: String)] = [:]
-            for setting in client.startupSettings { wanted[setting.name.lowercased()] = setting }
-            for (key, applied) in server.appliedSettings where wanted[key] == nil {
-                sql += "RESET \(ParameterSet.quoteIdentifier(applied.name));"
-            }
-            for setting in client.startupSettings {
-                sql +=
-                    "SET \(ParameterSet.quoteIdentifier(setting.name)) TO \(ParameterSet.quoteLiteral(setting.value));"
-            }
-            server.appliedSettings = wanted
+        // Settings PostgreSQL does not report: the server's are known from what Sluice applied and from its
+        // checks after transactions that may have changed them (ServerConnection.startSessionCheckIfDue).
+        if server.lastClientID != client.id && !(client.sessionSettings.isEmpty && server.sessionSettings.isEmpty) {
+            sql += client.sessionSettings.restoreStatements(comparedTo: server.sessionSettings)
+            server.sessionSettings = client.sessionSettings
         }
         server.lastClientID = client.id
         if !sql.isEmpty { server.sendSluiceQuery(sql, purpose: .parameterRestore) }

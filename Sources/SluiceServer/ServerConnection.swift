@@ -43,9 +43,19 @@ final class ServerConnection: Connection {
     var quietSince: Double = 0
     /// The timeout Sluice cancelled the running request for, until its error arrives.
     var cancelReason: String?
-    /// Non-reported settings Sluice applied for clients (startup `options`, `search_path`, …), by
-    /// lower-cased name, so the next client can have them reset or replaced.
-    var appliedSettings: [String: (name: String, value: String)] = [:]
+    /// Non-reported settings the session holds beyond its defaults, as Sluice last applied or checked
+    /// them, so the next client can have exactly the difference reset or replaced.
+    var sessionSettings: SessionSettings = [:]
+    /// What the client's statements since the last ``SessionCheck`` may have done to the session.
+    var pendingSessionEffects: SessionEffects = []
+    var pendingCustomNames: [String] = []
+    /// The check on its way, and its answer so far.
+    var sessionCheck: (check: SessionCheck, result: SessionCheckResult)?
+    /// State that ties the client to this server: it keeps the server between transactions, and the
+    /// server is closed when the client leaves.
+    var pins: SessionPins = []
+    /// The session user the server logged in as, to tell a `SET SESSION AUTHORIZATION` from its reset.
+    var loginSessionAuthorization: String?
     /// The client that last used this server: when it comes back, the session is as it left it.
     var lastClientID = 0
     /// The client this server is being checked for (`server_check_query`); it is linked once the check passes.
@@ -180,6 +190,7 @@ final class ServerConnection: Connection {
                 return fail(error)
             case .loggedIn:
                 for (name, value) in login.parameters { parameters[name] = value }
+                loginSessionAuthorization = parameters["session_authorization"]
                 backendKey = login.backendKey
                 tracker.reset()
                 state = .active  // the pool moves it on
@@ -239,6 +250,7 @@ final class ServerConnection: Connection {
             let code = header.code
             let mustHoldWhole =
                 code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
+                || (owner == .sluice(.sessionCheck) && code == BackendMessageCode.dataRow.rawValue)
                 || (code == BackendMessageCode.errorResponse.rawValue
                     && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil))
             if mustHoldWhole && input.readableBytes < header.totalLength {
@@ -251,6 +263,8 @@ final class ServerConnection: Connection {
                 readyForQueryReceived(header)
             case .parameterStatus:
                 parameterStatusReceived(header, owner: owner)
+            case .dataRow where owner == .sluice(.sessionCheck):
+                sessionCheckRowReceived(header)
             case .parseComplete, .closeComplete:
                 guard let request = tracker.completionReceived() else {
                     return lost("server sent a ParseComplete or CloseComplete nobody asked for")
@@ -313,6 +327,7 @@ final class ServerConnection: Connection {
             input.moveReaderIndex(forwardBy: header.totalLength)
             // Sluice's own statements (a rollback for a client that left) end what the client had open.
             if status == .idle { transactionClock.reset() }
+            if owner == .sluice(.sessionCheck) { sessionCheckEnded() }
         }
         if status == .idle && tracker.isQuiet { statementCache.transactionEnded() }
         // The next owed request, if any, starts running on the server now.
@@ -377,6 +392,17 @@ final class ServerConnection: Connection {
             return lost("server sent a malformed ParameterStatus")
         }
         parameters[name] = value
+        if name == "session_authorization" {
+            // Reported by the server, so seen wherever it was set: a function, a DO block.
+            if loginSessionAuthorization == nil || owner == .sluice(.resetQuery) {
+                loginSessionAuthorization = value
+                pins.remove(.sessionAuthorization)
+            } else if value != loginSessionAuthorization {
+                pins.insert(.sessionAuthorization)
+            } else {
+                pins.remove(.sessionAuthorization)
+            }
+        }
         if let client {
             switch owner {
             case .client, nil:
@@ -408,6 +434,13 @@ final class ServerConnection: Connection {
                 fatal.detail = "Sluice applies the client's startup parameters on every server it lends the client."
                 client.failAfterServerError(fatal)
             }
+        case .sluice(.sessionCheck):
+            // What the session holds is unknown: the client keeps this server, which closes when it leaves.
+            logger.warning(
+                "session check failed; client pinned to its server",
+                [("error", error.message), ("sqlstate", error.sqlState)])
+            sessionCheck = nil
+            pins.insert(.unknown)
         case .sluice(let request):
             logger.warning(
                 "server rejected Sluice's \(request)", [("error", error.message), ("sqlstate", error.sqlState)])
@@ -427,10 +460,74 @@ final class ServerConnection: Connection {
 
     /// Queues one of Sluice's own simple queries ahead of anything the client sends next.
     func sendSluiceQuery(_ sql: String, purpose: SluiceRequest) {
-        // A reset query (DISCARD ALL, usually) may drop the statements prepared here.
-        if purpose == .resetQuery { statementCache.removeAll() }
+        if purpose == .resetQuery {
+            // server_reset_query (DISCARD ALL, usually) is taken to reset the session: statements, settings
+            // and whatever else a client left.
+            statementCache.removeAll()
+            sessionSettings = [:]
+            pendingSessionEffects = []
+            pendingCustomNames = []
+            pins = []
+            lastClientID = 0
+        }
         output.writeQuery(sql)
         tracker.sluiceQuerySent(purpose)
+    }
+
+    // MARK: Session state
+
+    /// A client statement that may change the session went to this server.
+    func noteSession(_ scan: SessionTextScan) {
+        guard !scan.effects.isEmpty else { return }
+        pendingSessionEffects.formUnion(scan.effects)
+        for name in scan.customNames where !pendingCustomNames.contains(name) { pendingCustomNames.append(name) }
+    }
+
+    /// Asks the server what its session holds when the client's statements may have changed it. Call only
+    /// when the server is idle: the answer must describe the session between transactions. Returns whether
+    /// a check was sent.
+    func startSessionCheckIfDue() -> Bool {
+        guard !pendingSessionEffects.isEmpty, sessionCheck == nil else { return false }
+        let check = SessionCheck(
+            pending: pendingSessionEffects, customNames: pendingCustomNames, pins: pins,
+            known: sessionSettings.merging(client?.sessionSettings ?? [:]) { current, _ in current })
+        pendingSessionEffects = []
+        pendingCustomNames = []
+        guard check.isNeeded else { return false }
+        sessionCheck = (check, SessionCheckResult())
+        sendSluiceQuery(check.query, purpose: .sessionCheck)
+        return true
+    }
+
+    /// One row of the check's answer.
+    private func sessionCheckRowReceived(_ header: MessageHeader) {
+        do {
+            try sessionCheck?.result.addRow(
+                input.bytes(at: 5, count: header.bodyLength), excluded: proxy.trackedParameters)
+        } catch {
+            sessionCheck = nil
+            pins.insert(.unknown)
+            logger.warning("unexpected answer to Sluice's session check")
+        }
+        input.moveReaderIndex(forwardBy: header.totalLength)
+    }
+
+    /// The check is answered: the server's session, and the client's as it expects it, are what it found.
+    private func sessionCheckEnded() {
+        guard let (check, result) = sessionCheck else { return }
+        sessionCheck = nil
+        if check.effects.contains(.settings) {
+            sessionSettings = result.settings
+            client?.sessionSettings = result.settings
+        }
+        let wasPinned = !pins.isEmpty
+        pins.subtract(check.checkedPins)
+        pins.formUnion(result.pins)
+        if !pins.isEmpty && !wasPinned {
+            logger.info("client pinned to its server", [("reason", pins.description)])
+        } else if pins.isEmpty && wasPinned {
+            logger.debug("client no longer pinned to its server")
+        }
     }
 
     // MARK: Prepared statements

@@ -19,7 +19,11 @@ struct StartupParameterTests {
         let a = try proxied.connect(extra: ["options": "-c search_path=tenant_a"])
         let b = try proxied.connect(extra: ["options": "-csearch_path=tenant_b"])
         let plain = try proxied.connect()
+        // A list, as PostgreSQL reads it from options: two schemas, not one named "tenant_b,public".
+        let list = try proxied.connect(extra: ["options": "-c search_path=tenant_b,public"])
         for _ in 0..<5 {
+            #expect(try list.value("SELECT who FROM t") == "b")
+            #expect(try list.value("SHOW search_path") == "tenant_b,public")
             #expect(try a.value("SELECT who FROM t") == "a")
             #expect(try b.value("SELECT who FROM t") == "b")
             #expect(try plain.value("SHOW search_path") == "\"$user\", public")

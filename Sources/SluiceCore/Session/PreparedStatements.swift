@@ -7,6 +7,8 @@ public final class PreparedStatement: Sendable, Equatable {
     /// The client's Parse message with `serverName` as its name: what a server that lacks the
     /// statement is sent.
     public let parseMessage: [UInt8]
+    /// What running the statement may do to the session, read from its text once.
+    public let sessionScan: SessionTextScan
 
     /// Bytes this statement holds, counted against the client's statements (`SHOW` and the log).
     public var memoryFootprint: Int { parseMessage.count + serverName.utf8.count + 64 }
@@ -27,6 +29,7 @@ public final class PreparedStatement: Sendable, Equatable {
         message.append(0)
         message.append(contentsOf: queryAndTypes)
         parseMessage = message
+        sessionScan = queryAndTypes.withUnsafeBytes { SessionTextScan($0) }
     }
 
     /// Every statement Sluice prepares on a server is named with this prefix.

@@ -16,6 +16,8 @@ public enum SluiceRequest: Equatable, Sendable {
     case rollback
     /// `server_check_query` before a long-idle server is lent.
     case serverCheck
+    /// A ``SessionCheck`` after a transaction that may have changed the session.
+    case sessionCheck
 }
 
 /// What a Parse or Close written to the server was for, which decides where its reply (ParseComplete,

@@ -106,6 +106,24 @@ final class PQConn {
         return String(cString: value)
     }
 
+    /// Notifications (LISTEN/NOTIFY) that have arrived, by channel and payload; waits up to `timeout` for
+    /// the first.
+    func notifications(timeout: Duration = .seconds(5)) throws -> [(channel: String, payload: String)] {
+        let connection = try openHandle()
+        let deadline = ContinuousClock.now + timeout
+        var received: [(channel: String, payload: String)] = []
+        while true {
+            _ = PQconsumeInput(connection)
+            while let notify = PQnotifies(connection) {
+                received.append((String(cString: notify.pointee.relname), String(cString: notify.pointee.extra)))
+                PQfreemem(notify)
+            }
+            if !received.isEmpty || ContinuousClock.now >= deadline { return received }
+            var poll = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+            _ = Glibc.poll(&poll, 1, 50)
+        }
+    }
+
     /// Transaction status after the last ReadyForQuery: idle, in a transaction, failed transaction.
     var transactionStatus: PGTransactionStatusType {
         guard let handle else { return PQTRANS_UNKNOWN }

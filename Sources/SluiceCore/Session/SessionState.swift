@@ -1,0 +1,708 @@
+/// Session state a client's SQL may leave on a server beyond its transaction, as far as the text shows.
+///
+/// In transaction pooling a client's next transaction may run on another server, and another client
+/// may get this one. Sluice does not parse SQL to learn what changed: a cheap scan of the text
+/// (``SessionTextScan``) says only whether something may have, and after such a transaction Sluice asks
+/// the server (``SessionCheck``). The server applies transaction semantics (ROLLBACK, savepoints,
+/// `SET LOCAL`, an aborted COMMIT) better than any imitation could.
+public struct SessionEffects: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `SET`, `RESET`, `DISCARD` or `set_config` not known to be local to the transaction.
+    public static let settings = SessionEffects(rawValue: 1 << 0)
+    /// `LISTEN`.
+    public static let listen = SessionEffects(rawValue: 1 << 1)
+    /// A session-level advisory lock function.
+    public static let advisoryLock = SessionEffects(rawValue: 1 << 2)
+    /// `CREATE TEMP …`, `SELECT … INTO TEMP`.
+    public static let temporaryObject = SessionEffects(rawValue: 1 << 3)
+    /// `DECLARE … WITH HOLD`.
+    public static let holdCursor = SessionEffects(rawValue: 1 << 4)
+    /// SQL `PREPARE`.
+    public static let sqlPrepare = SessionEffects(rawValue: 1 << 5)
+    /// Something that may end state held so far (`UNLISTEN`, `DROP`, `CLOSE`, `DEALLOCATE`, `DISCARD`,
+    /// advisory unlock): worth asking again whether the client still needs its server.
+    public static let mayRelease = SessionEffects(rawValue: 1 << 6)
+
+    /// Effects that can create state which ties a client to its server.
+    public static let creatingPins: SessionEffects = [
+        .listen, .advisoryLock, .temporaryObject, .holdCursor, .sqlPrepare,
+    ]
+}
+
+/// State that lives in one server process and cannot be recreated on another, so a client holding any
+/// stays on its server (is pinned) until it is gone.
+public struct SessionPins: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `SET ROLE`: handing the server to another client would hand over the role.
+    public static let role = SessionPins(rawValue: 1 << 0)
+    /// `SET SESSION AUTHORIZATION`, seen in the server's ParameterStatus.
+    public static let sessionAuthorization = SessionPins(rawValue: 1 << 1)
+    /// Channels listened on: notifications arrive on this connection only.
+    public static let listen = SessionPins(rawValue: 1 << 2)
+    public static let advisoryLock = SessionPins(rawValue: 1 << 3)
+    public static let temporaryObject = SessionPins(rawValue: 1 << 4)
+    public static let holdCursor = SessionPins(rawValue: 1 << 5)
+    public static let sqlPrepare = SessionPins(rawValue: 1 << 6)
+    /// Sluice's own check of the session failed: what the server holds is unknown.
+    public static let unknown = SessionPins(rawValue: 1 << 7)
+
+    /// The pins a check covers when it looks for these effects.
+    init(checkedBy effects: SessionEffects) {
+        var pins: SessionPins = []
+        if effects.contains(.settings) { pins.insert(.role) }
+        if effects.contains(.listen) { pins.insert(.listen) }
+        if effects.contains(.advisoryLock) { pins.insert(.advisoryLock) }
+        if effects.contains(.temporaryObject) { pins.insert(.temporaryObject) }
+        if effects.contains(.holdCursor) { pins.insert(.holdCursor) }
+        if effects.contains(.sqlPrepare) { pins.insert(.sqlPrepare) }
+        self = pins
+    }
+
+    /// The effects a check must look for to learn whether these pins still hold.
+    var effectsToRecheck: SessionEffects {
+        var effects: SessionEffects = []
+        if contains(.role) { effects.insert(.settings) }
+        if contains(.listen) { effects.insert(.listen) }
+        if contains(.advisoryLock) { effects.insert(.advisoryLock) }
+        if contains(.temporaryObject) { effects.insert(.temporaryObject) }
+        if contains(.holdCursor) { effects.insert(.holdCursor) }
+        if contains(.sqlPrepare) { effects.insert(.sqlPrepare) }
+        return effects
+    }
+
+    public var description: String {
+        let names: [(SessionPins, String)] = [
+            (.role, "SET ROLE"), (.sessionAuthorization, "SET SESSION AUTHORIZATION"), (.listen, "LISTEN"),
+            (.advisoryLock, "advisory lock"), (.temporaryObject, "temporary table"), (.holdCursor, "WITH HOLD cursor"),
+            (.sqlPrepare, "SQL PREPARE"), (.unknown, "unchecked session state"),
+        ]
+        return names.filter { contains($0.0) }.map(\.1).joined(separator: ", ")
+    }
+}
+
+/// Settings a session holds beyond its defaults, by lower-case name: what Sluice replays on another server.
+public typealias SessionSettings = [String: (name: String, value: String)]
+
+/// What a statement text may do to the session, found by a lexical scan (comments, quoted strings and
+/// identifiers, dollar quotes and statement boundaries are honoured; nothing is parsed).
+public struct SessionTextScan: Sendable {
+    public var effects: SessionEffects = []
+    /// Names of custom settings (`app.tenant`) the text sets or resets. PostgreSQL lists those in
+    /// `pg_settings` only once an extension defines them, so the check has to ask for each by name.
+    public var customNames: [String] = []
+
+    public init() {}
+
+    /// Scans `text`, a Query's or Parse's statement text; a zero byte ends it.
+    public init(_ text: UnsafeRawBufferPointer) {
+        var lexer = SQLLexer(text)
+        var statement = StatementScan()
+        while let token = lexer.next() {
+            if case .semicolon = token {
+                statement = StatementScan()
+                continue
+            }
+            statement.consume(token, lexer: lexer, into: &self)
+        }
+        statement.finish(into: &self)
+    }
+
+    public init(_ text: [UInt8]) {
+        self = text.withUnsafeBytes { SessionTextScan($0) }
+    }
+
+    /// A text Sluice could not read whole (it streamed past): anything may have changed.
+    public static let unread: SessionTextScan = {
+        var scan = SessionTextScan()
+        scan.effects = [.settings, .mayRelease]
+        return scan
+    }()
+
+    mutating func addCustomName(_ name: String) {
+        guard name.utf8.contains(UInt8(ascii: ".")) else { return }
+        let key = name.lowercased()
+        if !customNames.contains(key) { customNames.append(key) }
+    }
+}
+
+/// Follows one statement's tokens for the few shapes that matter.
+private struct StatementScan {
+    private enum Leading {
+        case none, set, reset, create, declare, other
+    }
+    private var leading: Leading = .none
+    private var index = 0
+    /// Name tokens of `SET name` / `RESET name` being collected.
+    private var name: String?
+    private var collectingName = false
+    private var previousWasInto = false
+    /// State of a `set_config(` call being followed.
+    private var setConfig: SetConfigCall?
+
+    private struct SetConfigCall {
+        var depth = 0
+        var argument = 0
+        var name: String?
+        var thirdArgumentTokens = 0
+        var thirdIsTrue = false
+        var sawParenthesis = false
+    }
+
+    mutating func consume(_ token: SQLToken, lexer: SQLLexer, into scan: inout SessionTextScan) {
+        defer { index += 1 }
+        if setConfig != nil {
+            followSetConfig(token, into: &scan)
+            return
+        }
+        if collectingName {
+            switch token {
+            case .word(_, let range), .quotedIdentifier(let range):
+                if let current = name, current.hasSuffix(".") {
+                    name = current + lexer.text(range)
+                    return
+                }
+            case .punctuation(UInt8(ascii: ".")):
+                if let current = name {
+                    name = current + "."
+                    return
+                }
+            default:
+                break
+            }
+            collectingName = false
+            if let name { scan.addCustomName(name) }
+            name = nil
+        }
+        switch token {
+        case .word(let word, let range):
+            if index == 0 {
+                startStatement(word, into: &scan)
+                return
+            }
+            switch leading {
+            case .set where index == 1:
+                switch word {
+                case .local, .transaction, .constraints:
+                    // Ends with the transaction: nothing for the session.
+                    leading = .other
+                case .session:
+                    scan.effects.insert(.settings)
+                default:
+                    scan.effects.insert(.settings)
+                    startName(lexer.text(range))
+                }
+            case .set where index == 2:
+                if word != .authorization && word != .characteristics { startName(lexer.text(range)) }
+            case .reset where index == 1:
+                if word != .all { startName(lexer.text(range)) }
+            case .create:
+                if word == .temp || word == .temporary { scan.effects.insert(.temporaryObject) }
+            case .declare:
+                if word == .hold { scan.effects.insert(.holdCursor) }
+            default:
+                break
+            }
+            if previousWasInto && (word == .temp || word == .temporary) { scan.effects.insert(.temporaryObject) }
+            previousWasInto = word == .into
+            switch word {
+            case .setConfig:
+                setConfig = SetConfigCall()
+            case .advisoryLock:
+                scan.effects.insert(.advisoryLock)
+            case .advisoryUnlock:
+                scan.effects.insert(.mayRelease)
+            default:
+                break
+            }
+        case .quotedIdentifier(let range):
+            if leading == .set && (index == 1 || index == 2) || leading == .reset && index == 1 {
+                startName(lexer.text(range))
+            }
+            previousWasInto = false
+        default:
+            previousWasInto = false
+        }
+    }
+
+    private mutating func startStatement(_ keyword: SQLKeyword, into scan: inout SessionTextScan) {
+        switch keyword {
+        case .set:
+            leading = .set
+        case .reset:
+            leading = .reset
+            scan.effects.insert(.settings)
+        case .discard:
+            // DISCARD ALL resets settings and ends every pin; DISCARD TEMP drops temporary tables.
+            leading = .other
+            scan.effects.formUnion([.settings, .mayRelease])
+        case .listen:
+            leading = .other
+            scan.effects.insert(.listen)
+        case .prepare:
+            leading = .other
+            scan.effects.insert(.sqlPrepare)
+        case .create:
+            leading = .create
+        case .declare:
+            leading = .declare
+        case .unlisten, .deallocate, .close, .drop:
+            leading = .other
+            scan.effects.insert(.mayRelease)
+        case .setConfig:
+            leading = .other
+            setConfig = SetConfigCall()
+        default:
+            leading = .other
+        }
+    }
+
+    private mutating func startName(_ text: String) {
+        name = text
+        collectingName = true
+    }
+
+    private mutating func followSetConfig(_ token: SQLToken, into scan: inout SessionTextScan) {
+        guard var call = setConfig else { return }
+        switch token {
+        case .punctuation(UInt8(ascii: "(")):
+            call.depth += 1
+            call.sawParenthesis = true
+        case .punctuation(UInt8(ascii: ")")):
+            call.depth -= 1
+        case .punctuation(UInt8(ascii: ",")) where call.depth == 1:
+            call.argument += 1
+        case .string(let value) where call.depth == 1 && call.argument == 0:
+            call.name = value
+        case .word(let word, _) where call.depth == 1 && call.argument == 2:
+            call.thirdArgumentTokens += 1
+            call.thirdIsTrue = word == .true
+        default:
+            if call.depth == 1 && call.argument == 2 { call.thirdArgumentTokens += 1 }
+        }
+        if !call.sawParenthesis {
+            // `set_config` not followed by a call: a column or something else of that name.
+            setConfig = nil
+            return
+        }
+        if call.depth > 0 {
+            setConfig = call
+            return
+        }
+        setConfig = nil
+        let isLocal = call.argument == 2 && call.thirdArgumentTokens == 1 && call.thirdIsTrue
+        if !isLocal {
+            scan.effects.insert(.settings)
+            if let name = call.name { scan.addCustomName(name) }
+        }
+    }
+
+    mutating func finish(into scan: inout SessionTextScan) {
+        if collectingName, let name { scan.addCustomName(name) }
+        if setConfig != nil { scan.effects.insert(.settings) }
+    }
+}
+
+/// Keywords the scan acts on, matched case-insensitively.
+enum SQLKeyword: Equatable {
+    case set, reset, discard, listen, unlisten, prepare, deallocate, declare, close, create, drop
+    case local, transaction, constraints, session, authorization, characteristics, all
+    case temp, temporary, hold, into, `true`
+    case setConfig, advisoryLock, advisoryUnlock
+    case other
+}
+
+enum SQLToken: Equatable {
+    /// An unquoted word, with where it is in the text (a setting's name is read from there).
+    case word(SQLKeyword, Range<Int>)
+    case semicolon
+    case quotedIdentifier(Range<Int>)
+    case string(String?)
+    case punctuation(UInt8)
+    case other
+}
+
+/// A lexer over SQL text that knows only what it must to find tokens: whitespace, `--` and nested
+/// `/* */` comments, `'…'` and `E'…'` strings, `"…"` identifiers, `$tag$…$tag$` strings, `$n`
+/// parameters. The text is borrowed: a scan allocates nothing unless a string literal is kept.
+struct SQLLexer {
+    private let text: UnsafeRawBufferPointer
+    private var offset = 0
+    init(_ text: UnsafeRawBufferPointer) { self.text = text }
+
+    func text(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self)
+    }
+
+    mutating func next() -> SQLToken? {
+        let count = text.count
+        while offset < count {
+            let byte = text[offset]
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D, 0x0C:
+                offset += 1
+            case 0:
+                // The end of a statement text inside a message (a Parse's parameter types follow).
+                offset = count
+                return nil
+            case UInt8(ascii: "-") where offset + 1 < count && text[offset + 1] == UInt8(ascii: "-"):
+                while offset < count && text[offset] != 0x0A { offset += 1 }
+            case UInt8(ascii: "/") where offset + 1 < count && text[offset + 1] == UInt8(ascii: "*"):
+                skipBlockComment()
+            case UInt8(ascii: ";"):
+                offset += 1
+                return .semicolon
+            case UInt8(ascii: "'"):
+                return .string(readString(escapes: false))
+            case UInt8(ascii: "\""):
+                let start = offset + 1
+                offset += 1
+                while offset < count {
+                    if text[offset] == UInt8(ascii: "\"") {
+                        if offset + 1 < count && text[offset + 1] == UInt8(ascii: "\"") {
+                            offset += 2
+                            continue
+                        }
+                        break
+                    }
+                    offset += 1
+                }
+                let end = min(offset, count)
+                offset += 1
+                return .quotedIdentifier(start..<end)
+            case UInt8(ascii: "$"):
+                if skipDollarString() { return .string(nil) }
+                offset += 1
+                while offset < count && Self.isDigit(text[offset]) { offset += 1 }
+                return .other
+            default:
+                if Self.isIdentifierStart(byte) {
+                    let start = offset
+                    offset += 1
+                    while offset < count && Self.isIdentifierPart(text[offset]) { offset += 1 }
+                    // E'…' is a string with backslash escapes.
+                    if offset - start == 1 && byte | 0x20 == UInt8(ascii: "e") && offset < count
+                        && text[offset] == UInt8(ascii: "'")
+                    {
+                        return .string(readString(escapes: true))
+                    }
+                    return .word(Self.keyword(text, start..<offset), start..<offset)
+                }
+                if Self.isDigit(byte) {
+                    while offset < count && Self.isIdentifierPart(text[offset]) { offset += 1 }
+                    return .other
+                }
+                offset += 1
+                return .punctuation(byte)
+            }
+        }
+        return nil
+    }
+
+    /// Reads a quoted string from its opening quote; keeps its value only when it is short (a setting's
+    /// name), to spare the hot path an allocation for every literal.
+    private mutating func readString(escapes: Bool) -> String? {
+        let count = text.count
+        offset += 1
+        let start = offset
+        var plain = true
+        while offset < count {
+            let byte = text[offset]
+            if byte == UInt8(ascii: "\\") && escapes {
+                plain = false
+                offset += 2
+                continue
+            }
+            if byte == UInt8(ascii: "'") {
+                if offset + 1 < count && text[offset + 1] == UInt8(ascii: "'") {
+                    plain = false
+                    offset += 2
+                    continue
+                }
+                break
+            }
+            offset += 1
+        }
+        let end = min(offset, count)
+        offset += 1
+        guard plain, end - start <= 128 else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: text[start..<end]), as: UTF8.self)
+    }
+
+    private mutating func skipBlockComment() {
+        let count = text.count
+        var depth = 0
+        while offset < count {
+            if text[offset] == UInt8(ascii: "/") && offset + 1 < count && text[offset + 1] == UInt8(ascii: "*") {
+                depth += 1
+                offset += 2
+            } else if text[offset] == UInt8(ascii: "*") && offset + 1 < count && text[offset + 1] == UInt8(ascii: "/") {
+                depth -= 1
+                offset += 2
+                if depth == 0 { return }
+            } else {
+                offset += 1
+            }
+        }
+    }
+
+    /// Skips `$tag$ … $tag$` when one starts here; false for a parameter (`$1`) or a lone `$`.
+    private mutating func skipDollarString() -> Bool {
+        let count = text.count
+        var tagEnd = offset + 1
+        while tagEnd < count && text[tagEnd] != UInt8(ascii: "$") {
+            let byte = text[tagEnd]
+            let allowed = tagEnd == offset + 1 ? Self.isIdentifierStart(byte) : Self.isIdentifierPart(byte)
+            guard allowed && byte != UInt8(ascii: "$") else { return false }
+            tagEnd += 1
+        }
+        guard tagEnd < count else { return false }
+        let tag = offset...tagEnd
+        let tagLength = tag.count
+        var search = tagEnd + 1
+        while search + tagLength <= count {
+            if text[search] == UInt8(ascii: "$") {
+                var matches = true
+                for i in 0..<tagLength where text[search + i] != text[offset + i] {
+                    matches = false
+                    break
+                }
+                if matches {
+                    offset = search + tagLength
+                    return true
+                }
+            }
+            search += 1
+        }
+        offset = count
+        return true
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    private static func isIdentifierStart(_ byte: UInt8) -> Bool {
+        let lower = byte | 0x20
+        return (lower >= 0x61 && lower <= 0x7A) || byte == UInt8(ascii: "_") || byte >= 0x80
+    }
+
+    private static func isIdentifierPart(_ byte: UInt8) -> Bool {
+        isIdentifierStart(byte) || isDigit(byte) || byte == UInt8(ascii: "$")
+    }
+
+    /// Matches a word against the keywords by length first, so most words cost one comparison.
+    private static func keyword(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> SQLKeyword {
+        @inline(__always) func equals(_ word: StaticString) -> Bool {
+            guard word.utf8CodeUnitCount == range.count else { return false }
+            let bytes = word.utf8Start
+            var i = 0
+            while i < range.count {
+                if lower(text[range.lowerBound + i]) != bytes[i] { return false }
+                i += 1
+            }
+            return true
+        }
+        switch range.count {
+        case 3:
+            if equals("set") { return .set }
+            if equals("all") { return .all }
+        case 4:
+            if equals("temp") { return .temp }
+            if equals("hold") { return .hold }
+            if equals("into") { return .into }
+            if equals("drop") { return .drop }
+            if equals("true") { return .true }
+        case 5:
+            if equals("reset") { return .reset }
+            if equals("close") { return .close }
+            if equals("local") { return .local }
+        case 6:
+            if equals("listen") { return .listen }
+            if equals("create") { return .create }
+        case 7:
+            if equals("discard") { return .discard }
+            if equals("prepare") { return .prepare }
+            if equals("declare") { return .declare }
+            if equals("session") { return .session }
+        case 8:
+            if equals("unlisten") { return .unlisten }
+        case 9:
+            if equals("temporary") { return .temporary }
+        case 10:
+            if equals("deallocate") { return .deallocate }
+            if equals("set_config") { return .setConfig }
+        case 11:
+            if equals("transaction") { return .transaction }
+            if equals("constraints") { return .constraints }
+        case 13:
+            if equals("authorization") { return .authorization }
+        case 15:
+            if equals("characteristics") { return .characteristics }
+        default:
+            break
+        }
+        if range.count >= 16 && equalsPrefix(text, range, "pg_") {
+            // pg_advisory_lock[_shared], pg_try_advisory_lock[_shared]: held by the session; the _xact_
+            // forms end with the transaction. Unlocking may end a pin.
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self).lowercased()
+            if name.contains("advisory") {
+                if name.contains("unlock") { return .advisoryUnlock }
+                if !name.contains("xact") { return .advisoryLock }
+            }
+        }
+        return .other
+    }
+
+    private static func equalsPrefix(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, _ prefix: StaticString)
+        -> Bool
+    {
+        let bytes = prefix.utf8Start
+        for i in 0..<prefix.utf8CodeUnitCount where lower(text[range.lowerBound + i]) != bytes[i] { return false }
+        return true
+    }
+
+    /// ASCII lower case; other bytes as they are.
+    @inline(__always) private static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+    }
+}
+
+/// Sluice's question to a server after a transaction whose text may have changed the session: which
+/// settings the session holds, and whether it holds state that pins the client to this server.
+public struct SessionCheck: Sendable {
+    /// The effects the check looks for.
+    public let effects: SessionEffects
+    public let customNames: [String]
+
+    /// A check for `pending` (what the transaction's text may have done) on a server whose client is
+    /// pinned by `pins` and whose settings Sluice knows as `known`.
+    public init(pending: SessionEffects, customNames: [String], pins: SessionPins, known: SessionSettings) {
+        var effects = pending.intersection(SessionEffects.creatingPins.union(.settings))
+        if pending.contains(.mayRelease) || pending.contains(.settings) { effects.formUnion(pins.effectsToRecheck) }
+        var names = customNames
+        if effects.contains(.settings) {
+            for key in known.keys where key.utf8.contains(UInt8(ascii: ".")) && !names.contains(key) {
+                names.append(key)
+            }
+        }
+        self.effects = effects
+        self.customNames = names
+    }
+
+    /// Whether there is anything to ask.
+    public var isNeeded: Bool { !effects.isEmpty }
+
+    /// The pins this check decides; others the server had stay as they were.
+    public var checkedPins: SessionPins { SessionPins(checkedBy: effects) }
+
+    /// One simple query. Every name is qualified and every operator spelled from pg_catalog: the client
+    /// may have set a search_path that would resolve them elsewhere.
+    public var query: String {
+        var parts: [String] = []
+        if effects.contains(.settings) {
+            parts.append(
+                "SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'")
+            for name in customNames {
+                let literal = "'" + name.replacingOccurrences(of: "'", with: "''") + "'"
+                parts.append("SELECT \(literal), pg_catalog.current_setting(\(literal), true)")
+            }
+            parts.append(
+                "SELECT NULL, 'role' WHERE pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) 'none'")
+        }
+        if effects.contains(.listen) {
+            parts.append("SELECT NULL, 'listen' WHERE EXISTS (SELECT FROM pg_catalog.pg_listening_channels())")
+        }
+        if effects.contains(.advisoryLock) {
+            parts.append(
+                "SELECT NULL, 'advisory' WHERE EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype "
+                    + "OPERATOR(pg_catalog.=) 'advisory' AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())")
+        }
+        if effects.contains(.temporaryObject) {
+            parts.append(
+                "SELECT NULL, 'temporary' WHERE EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace "
+                    + "OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())")
+        }
+        if effects.contains(.holdCursor) {
+            parts.append("SELECT NULL, 'hold' WHERE EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE is_holdable)")
+        }
+        if effects.contains(.sqlPrepare) {
+            parts.append(
+                "SELECT NULL, 'prepare' WHERE EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)")
+        }
+        return parts.joined(separator: " UNION ALL ")
+    }
+}
+
+/// The answer to a ``SessionCheck``, gathered row by row.
+public struct SessionCheckResult: Sendable {
+    public var settings: SessionSettings = [:]
+    public var pins: SessionPins = []
+
+    public init() {}
+
+    /// Adds one DataRow's body. Settings in `excluded` (lower case) are kept in step by other means.
+    public mutating func addRow(_ body: ArraySlice<UInt8>, excluded: Set<String>) throws {
+        var reader = PayloadReader(body)
+        guard try reader.readUInt16() == 2 else { throw SessionCheckError.unexpectedRow }
+        let name = try Self.readColumn(&reader)
+        guard let value = try Self.readColumn(&reader) else { return }
+        guard let name else {
+            switch value {
+            case "role": pins.insert(.role)
+            case "listen": pins.insert(.listen)
+            case "advisory": pins.insert(.advisoryLock)
+            case "temporary": pins.insert(.temporaryObject)
+            case "hold": pins.insert(.holdCursor)
+            case "prepare": pins.insert(.sqlPrepare)
+            default: throw SessionCheckError.unexpectedRow
+            }
+            return
+        }
+        let key = name.lowercased()
+        // A custom setting that was reset still exists, empty; on a server that never had it, it does not.
+        if excluded.contains(key) || (value.isEmpty && key.utf8.contains(UInt8(ascii: "."))) { return }
+        settings[key] = (name, value)
+    }
+
+    private static func readColumn(_ reader: inout PayloadReader) throws -> String? {
+        let length = try reader.readInt32()
+        if length < 0 { return nil }
+        return String(decoding: try reader.readBytes(Int(length)), as: UTF8.self)
+    }
+}
+
+public enum SessionCheckError: Error {
+    case unexpectedRow
+}
+
+extension SessionSettings {
+    /// The statements that turn a server holding `server` into one holding these settings: RESET what
+    /// only the server has, set what differs. Values are set with `set_config`, which stores the string as
+    /// given, as startup options and `pg_settings` have it; `SET name TO 'a, b'` would quote a list
+    /// setting's value once more (`search_path` would become the one schema `"a, b"`).
+    public func restoreStatements(comparedTo server: SessionSettings) -> String {
+        var sql = ""
+        for (key, entry) in server where self[key] == nil {
+            sql += "RESET \(quoteIdentifier(entry.name));"
+        }
+        var calls: [String] = []
+        for (key, entry) in self where server[key]?.value != entry.value {
+            calls.append("pg_catalog.set_config(\(quoteLiteral(entry.name)), \(quoteLiteral(entry.value)), false)")
+        }
+        if !calls.isEmpty { sql += "SELECT " + calls.joined(separator: ", ") + ";" }
+        return sql
+    }
+
+    private func quoteLiteral(_ value: String) -> String {
+        "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+
+    private func quoteIdentifier(_ name: String) -> String {
+        // A custom name is two identifiers; quoting the whole would make it one.
+        name.split(separator: ".", omittingEmptySubsequences: false)
+            .map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            .joined(separator: ".")
+    }
+}
