@@ -43,6 +43,9 @@ struct SessionTextScanTests {
             scan("SELECT set_config('app.user', $1, false), set_config('app.role', 'r', false)").customNames == [
                 "app.user", "app.role",
             ])
+        #expect(scan("RESET app.x; SELECT 1").customNames == ["app.x"])
+        #expect(scan("reset App.Y").customNames == ["app.y"])
+        #expect(scan("SELECT set_config('app.it''s', 'x', false)").customNames == ["app.it's"])
         #expect(scan("SET search_path = a").customNames.isEmpty)
         #expect(scan("SELECT set_config('app.local', 'x', true)").customNames.isEmpty)
     }

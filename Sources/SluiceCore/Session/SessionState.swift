@@ -103,12 +103,13 @@ public struct SessionTextScan: Sendable {
         var statement = StatementScan()
         while let token = lexer.next() {
             if case .semicolon = token {
+                statement.finish(lexer: lexer, into: &self)
                 statement = StatementScan()
                 continue
             }
             statement.consume(token, lexer: lexer, into: &self)
         }
-        statement.finish(into: &self)
+        statement.finish(lexer: lexer, into: &self)
     }
 
     public init(_ text: [UInt8]) {
@@ -129,24 +130,28 @@ public struct SessionTextScan: Sendable {
     }
 }
 
-/// Follows one statement's tokens for the few shapes that matter.
+/// Follows one statement's tokens for the few shapes that matter. Everything it holds is plain data (text
+/// positions, not strings), so following a statement costs no reference counting.
 private struct StatementScan {
     private enum Leading {
         case none, set, reset, create, declare, other
     }
     private var leading: Leading = .none
     private var index = 0
-    /// Name tokens of `SET name` / `RESET name` being collected.
-    private var name: String?
+    /// The setting name after `SET` / `RESET`, as a span of the text (`app . "X"` parts included).
+    private var name: Range<Int>?
+    private var nameIsDotted = false
     private var collectingName = false
+    private var nameWantsPart = false
     private var previousWasInto = false
-    /// State of a `set_config(` call being followed.
+    /// A `set_config(` call being followed.
     private var setConfig: SetConfigCall?
 
     private struct SetConfigCall {
         var depth = 0
         var argument = 0
-        var name: String?
+        /// The first argument, when it is a string literal.
+        var name: Range<Int>?
         var thirdArgumentTokens = 0
         var thirdIsTrue = false
         var sawParenthesis = false
@@ -155,27 +160,27 @@ private struct StatementScan {
     mutating func consume(_ token: SQLToken, lexer: SQLLexer, into scan: inout SessionTextScan) {
         defer { index += 1 }
         if setConfig != nil {
-            followSetConfig(token, into: &scan)
+            followSetConfig(token, lexer: lexer, into: &scan)
             return
         }
         if collectingName {
             switch token {
             case .word(_, let range), .quotedIdentifier(let range):
-                if let current = name, current.hasSuffix(".") {
-                    name = current + lexer.text(range)
+                if nameWantsPart, let current = name {
+                    name = current.lowerBound..<range.upperBound
+                    nameWantsPart = false
                     return
                 }
             case .punctuation(UInt8(ascii: ".")):
-                if let current = name {
-                    name = current + "."
+                if !nameWantsPart {
+                    nameWantsPart = true
+                    nameIsDotted = true
                     return
                 }
             default:
                 break
             }
-            collectingName = false
-            if let name { scan.addCustomName(name) }
-            name = nil
+            endName(lexer: lexer, into: &scan)
         }
         switch token {
         case .word(let word, let range):
@@ -193,12 +198,12 @@ private struct StatementScan {
                     scan.effects.insert(.settings)
                 default:
                     scan.effects.insert(.settings)
-                    startName(lexer.text(range))
+                    startName(range)
                 }
             case .set where index == 2:
-                if word != .authorization && word != .characteristics { startName(lexer.text(range)) }
+                if word != .authorization && word != .characteristics { startName(range) }
             case .reset where index == 1:
-                if word != .all { startName(lexer.text(range)) }
+                if word != .all { startName(range) }
             case .create:
                 if word == .temp || word == .temporary { scan.effects.insert(.temporaryObject) }
             case .declare:
@@ -220,7 +225,8 @@ private struct StatementScan {
             }
         case .quotedIdentifier(let range):
             if leading == .set && (index == 1 || index == 2) || leading == .reset && index == 1 {
-                startName(lexer.text(range))
+                scan.effects.insert(.settings)
+                startName(range)
             }
             previousWasInto = false
         default:
@@ -260,12 +266,20 @@ private struct StatementScan {
         }
     }
 
-    private mutating func startName(_ text: String) {
-        name = text
+    private mutating func startName(_ range: Range<Int>) {
+        name = range
+        nameIsDotted = false
+        nameWantsPart = false
         collectingName = true
     }
 
-    private mutating func followSetConfig(_ token: SQLToken, into scan: inout SessionTextScan) {
+    private mutating func endName(lexer: SQLLexer, into scan: inout SessionTextScan) {
+        if let name, nameIsDotted { scan.addCustomName(lexer.identifierText(name)) }
+        name = nil
+        collectingName = false
+    }
+
+    private mutating func followSetConfig(_ token: SQLToken, lexer: SQLLexer, into scan: inout SessionTextScan) {
         guard var call = setConfig else { return }
         switch token {
         case .punctuation(UInt8(ascii: "(")):
@@ -275,8 +289,8 @@ private struct StatementScan {
             call.depth -= 1
         case .punctuation(UInt8(ascii: ",")) where call.depth == 1:
             call.argument += 1
-        case .string(let value) where call.depth == 1 && call.argument == 0:
-            call.name = value
+        case .string(let range) where call.depth == 1 && call.argument == 0:
+            call.name = range
         case .word(let word, _) where call.depth == 1 && call.argument == 2:
             call.thirdArgumentTokens += 1
             call.thirdIsTrue = word == .true
@@ -296,12 +310,13 @@ private struct StatementScan {
         let isLocal = call.argument == 2 && call.thirdArgumentTokens == 1 && call.thirdIsTrue
         if !isLocal {
             scan.effects.insert(.settings)
-            if let name = call.name { scan.addCustomName(name) }
+            if let name = call.name { scan.addCustomName(lexer.stringText(name)) }
         }
     }
 
-    mutating func finish(into scan: inout SessionTextScan) {
-        if collectingName, let name { scan.addCustomName(name) }
+    /// The statement ended (a semicolon, or the end of the text).
+    mutating func finish(lexer: SQLLexer, into scan: inout SessionTextScan) {
+        if collectingName { endName(lexer: lexer, into: &scan) }
         if setConfig != nil { scan.effects.insert(.settings) }
     }
 }
@@ -319,8 +334,10 @@ enum SQLToken: Equatable {
     /// An unquoted word, with where it is in the text (a setting's name is read from there).
     case word(SQLKeyword, Range<Int>)
     case semicolon
+    /// `"…"`, the span between the quotes.
     case quotedIdentifier(Range<Int>)
-    case string(String?)
+    /// `'…'` or `E'…'`, the span between the quotes.
+    case string(Range<Int>)
     case punctuation(UInt8)
     case other
 }
@@ -333,8 +350,20 @@ struct SQLLexer {
     private var offset = 0
     init(_ text: UnsafeRawBufferPointer) { self.text = text }
 
-    func text(_ range: Range<Int>) -> String {
+    /// A name's text as PostgreSQL takes it: unquoted parts folded to lower case, quotes removed.
+    /// (Setting names compare case-insensitively anyway.)
+    func identifierText(_ range: Range<Int>) -> String {
+        var bytes: [UInt8] = []
+        for byte in UnsafeRawBufferPointer(rebasing: text[range]) where byte != UInt8(ascii: "\"") {
+            bytes.append(Self.lower(byte))
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A string literal's text, its doubled quotes undone.
+    func stringText(_ range: Range<Int>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self)
+            .replacingOccurrences(of: "''", with: "'")
     }
 
     mutating func next() -> SQLToken? {
@@ -374,7 +403,8 @@ struct SQLLexer {
                 offset += 1
                 return .quotedIdentifier(start..<end)
             case UInt8(ascii: "$"):
-                if skipDollarString() { return .string(nil) }
+                let start = offset
+                if skipDollarString() { return .string(start..<start) }
                 offset += 1
                 while offset < count && Self.isDigit(text[offset]) { offset += 1 }
                 return .other
@@ -402,23 +432,19 @@ struct SQLLexer {
         return nil
     }
 
-    /// Reads a quoted string from its opening quote; keeps its value only when it is short (a setting's
-    /// name), to spare the hot path an allocation for every literal.
-    private mutating func readString(escapes: Bool) -> String? {
+    /// Reads a quoted string from its opening quote; returns the span between the quotes.
+    private mutating func readString(escapes: Bool) -> Range<Int> {
         let count = text.count
         offset += 1
         let start = offset
-        var plain = true
         while offset < count {
             let byte = text[offset]
             if byte == UInt8(ascii: "\\") && escapes {
-                plain = false
                 offset += 2
                 continue
             }
             if byte == UInt8(ascii: "'") {
                 if offset + 1 < count && text[offset + 1] == UInt8(ascii: "'") {
-                    plain = false
                     offset += 2
                     continue
                 }
@@ -428,8 +454,7 @@ struct SQLLexer {
         }
         let end = min(offset, count)
         offset += 1
-        guard plain, end - start <= 128 else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: text[start..<end]), as: UTF8.self)
+        return start..<end
     }
 
     private mutating func skipBlockComment() {
@@ -564,7 +589,7 @@ struct SQLLexer {
     }
 
     /// ASCII lower case; other bytes as they are.
-    @inline(__always) private static func lower(_ byte: UInt8) -> UInt8 {
+    @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
         byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 }
