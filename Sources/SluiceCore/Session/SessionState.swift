@@ -1,3 +1,5 @@
+import Glibc
+
 /// Session state a client's SQL may leave on a server beyond its transaction, as far as the text shows.
 ///
 /// In transaction pooling a client's next transaction may run on another server, and another client
@@ -346,179 +348,187 @@ enum SQLToken: Equatable {
 /// `/* */` comments, `'…'` and `E'…'` strings, `"…"` identifiers, `$tag$…$tag$` strings, `$n`
 /// parameters. The text is borrowed: a scan allocates nothing unless a string literal is kept.
 struct SQLLexer {
-    private let text: UnsafeRawBufferPointer
+    /// The text as a plain pointer: the scan runs on every Query a pooled client sends, and buffer
+    /// pointers cost an optional check per byte.
+    private let base: UnsafePointer<UInt8>
+    private let count: Int
     private var offset = 0
-    init(_ text: UnsafeRawBufferPointer) { self.text = text }
+
+    init(_ text: UnsafeRawBufferPointer) {
+        if let address = text.baseAddress, text.count > 0 {
+            base = address.assumingMemoryBound(to: UInt8.self)
+            count = text.count
+        } else {
+            base = UnsafePointer(bitPattern: 1)!
+            count = 0
+        }
+    }
+
+    private var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
 
     /// A name's text as PostgreSQL takes it: unquoted parts folded to lower case, quotes removed.
     /// (Setting names compare case-insensitively anyway.)
     func identifierText(_ range: Range<Int>) -> String {
-        var bytes: [UInt8] = []
-        for byte in UnsafeRawBufferPointer(rebasing: text[range]) where byte != UInt8(ascii: "\"") {
-            bytes.append(Self.lower(byte))
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        var text: [UInt8] = []
+        for byte in bytes[range] where byte != UInt8(ascii: "\"") { text.append(Self.lower(byte)) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// A string literal's text, its doubled quotes undone.
     func stringText(_ range: Range<Int>) -> String {
-        String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self)
-            .replacingOccurrences(of: "''", with: "'")
+        String(decoding: bytes[range], as: UTF8.self).replacingOccurrences(of: "''", with: "'")
     }
 
     mutating func next() -> SQLToken? {
-        let count = text.count
-        while offset < count {
-            let byte = text[offset]
+        let count = self.count
+        let base = self.base
+        var i = offset
+        defer { offset = i }
+        while i < count {
+            let byte = base[i]
+            if Self.isIdentifierStart(byte) {
+                let start = i
+                i += 1
+                while i < count && Self.isIdentifierPart(base[i]) { i += 1 }
+                // E'…' is a string with backslash escapes.
+                if i - start == 1 && byte | 0x20 == UInt8(ascii: "e") && i < count && base[i] == UInt8(ascii: "'") {
+                    return .string(readString(from: &i, escapes: true))
+                }
+                return .word(Self.keyword(base, start..<i), start..<i)
+            }
             switch byte {
             case 0x20, 0x09, 0x0A, 0x0D, 0x0C:
-                offset += 1
+                i += 1
             case 0:
                 // The end of a statement text inside a message (a Parse's parameter types follow).
-                offset = count
+                i = count
                 return nil
-            case UInt8(ascii: "-") where offset + 1 < count && text[offset + 1] == UInt8(ascii: "-"):
-                while offset < count && text[offset] != 0x0A { offset += 1 }
-            case UInt8(ascii: "/") where offset + 1 < count && text[offset + 1] == UInt8(ascii: "*"):
-                skipBlockComment()
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                while i < count && Self.isIdentifierPart(base[i]) { i += 1 }
+                return .other
+            case UInt8(ascii: "-") where i + 1 < count && base[i + 1] == UInt8(ascii: "-"):
+                while i < count && base[i] != 0x0A { i += 1 }
+            case UInt8(ascii: "/") where i + 1 < count && base[i + 1] == UInt8(ascii: "*"):
+                skipBlockComment(from: &i)
             case UInt8(ascii: ";"):
-                offset += 1
+                i += 1
                 return .semicolon
             case UInt8(ascii: "'"):
-                return .string(readString(escapes: false))
+                return .string(readString(from: &i, escapes: false))
             case UInt8(ascii: "\""):
-                let start = offset + 1
-                offset += 1
-                while offset < count {
-                    if text[offset] == UInt8(ascii: "\"") {
-                        if offset + 1 < count && text[offset + 1] == UInt8(ascii: "\"") {
-                            offset += 2
+                i += 1
+                let start = i
+                while i < count {
+                    if base[i] == UInt8(ascii: "\"") {
+                        if i + 1 < count && base[i + 1] == UInt8(ascii: "\"") {
+                            i += 2
                             continue
                         }
                         break
                     }
-                    offset += 1
+                    i += 1
                 }
-                let end = min(offset, count)
-                offset += 1
+                let end = min(i, count)
+                i += 1
                 return .quotedIdentifier(start..<end)
             case UInt8(ascii: "$"):
-                let start = offset
-                if skipDollarString() { return .string(start..<start) }
-                offset += 1
-                while offset < count && Self.isDigit(text[offset]) { offset += 1 }
+                let start = i
+                if skipDollarString(from: &i) { return .string(start..<start) }
+                i += 1
+                while i < count && base[i] >= UInt8(ascii: "0") && base[i] <= UInt8(ascii: "9") { i += 1 }
                 return .other
             default:
-                if Self.isIdentifierStart(byte) {
-                    let start = offset
-                    offset += 1
-                    while offset < count && Self.isIdentifierPart(text[offset]) { offset += 1 }
-                    // E'…' is a string with backslash escapes.
-                    if offset - start == 1 && byte | 0x20 == UInt8(ascii: "e") && offset < count
-                        && text[offset] == UInt8(ascii: "'")
-                    {
-                        return .string(readString(escapes: true))
-                    }
-                    return .word(Self.keyword(text, start..<offset), start..<offset)
-                }
-                if Self.isDigit(byte) {
-                    while offset < count && Self.isIdentifierPart(text[offset]) { offset += 1 }
-                    return .other
-                }
-                offset += 1
+                i += 1
                 return .punctuation(byte)
             }
         }
         return nil
     }
 
-    /// Reads a quoted string from its opening quote; returns the span between the quotes.
-    private mutating func readString(escapes: Bool) -> Range<Int> {
-        let count = text.count
-        offset += 1
-        let start = offset
-        while offset < count {
-            let byte = text[offset]
+    /// Reads a quoted string from its opening quote at `i`; returns the span between the quotes.
+    private func readString(from i: inout Int, escapes: Bool) -> Range<Int> {
+        i += 1
+        let start = i
+        while i < count {
+            let byte = base[i]
             if byte == UInt8(ascii: "\\") && escapes {
-                offset += 2
+                i += 2
                 continue
             }
             if byte == UInt8(ascii: "'") {
-                if offset + 1 < count && text[offset + 1] == UInt8(ascii: "'") {
-                    offset += 2
+                if i + 1 < count && base[i + 1] == UInt8(ascii: "'") {
+                    i += 2
                     continue
                 }
                 break
             }
-            offset += 1
+            i += 1
         }
-        let end = min(offset, count)
-        offset += 1
+        let end = min(i, count)
+        i += 1
         return start..<end
     }
 
-    private mutating func skipBlockComment() {
-        let count = text.count
+    private func skipBlockComment(from i: inout Int) {
         var depth = 0
-        while offset < count {
-            if text[offset] == UInt8(ascii: "/") && offset + 1 < count && text[offset + 1] == UInt8(ascii: "*") {
+        while i < count {
+            if base[i] == UInt8(ascii: "/") && i + 1 < count && base[i + 1] == UInt8(ascii: "*") {
                 depth += 1
-                offset += 2
-            } else if text[offset] == UInt8(ascii: "*") && offset + 1 < count && text[offset + 1] == UInt8(ascii: "/") {
+                i += 2
+            } else if base[i] == UInt8(ascii: "*") && i + 1 < count && base[i + 1] == UInt8(ascii: "/") {
                 depth -= 1
-                offset += 2
+                i += 2
                 if depth == 0 { return }
             } else {
-                offset += 1
+                i += 1
             }
         }
     }
 
-    /// Skips `$tag$ … $tag$` when one starts here; false for a parameter (`$1`) or a lone `$`.
-    private mutating func skipDollarString() -> Bool {
-        let count = text.count
-        var tagEnd = offset + 1
-        while tagEnd < count && text[tagEnd] != UInt8(ascii: "$") {
-            let byte = text[tagEnd]
-            let allowed = tagEnd == offset + 1 ? Self.isIdentifierStart(byte) : Self.isIdentifierPart(byte)
-            guard allowed && byte != UInt8(ascii: "$") else { return false }
+    /// Skips `$tag$ … $tag$` when one starts at `i`; false for a parameter (`$1`) or a lone `$`.
+    private func skipDollarString(from i: inout Int) -> Bool {
+        var tagEnd = i + 1
+        while tagEnd < count && base[tagEnd] != UInt8(ascii: "$") {
+            let byte = base[tagEnd]
+            let allowed = tagEnd == i + 1 ? Self.isIdentifierStart(byte) : Self.isIdentifierPart(byte)
+            guard allowed else { return false }
             tagEnd += 1
         }
         guard tagEnd < count else { return false }
-        let tag = offset...tagEnd
-        let tagLength = tag.count
+        let tagLength = tagEnd - i + 1
         var search = tagEnd + 1
         while search + tagLength <= count {
-            if text[search] == UInt8(ascii: "$") {
-                var matches = true
-                for i in 0..<tagLength where text[search + i] != text[offset + i] {
-                    matches = false
-                    break
-                }
-                if matches {
-                    offset = search + tagLength
-                    return true
-                }
+            if base[search] == UInt8(ascii: "$") && memcmp(base + search, base + i, tagLength) == 0 {
+                i = search + tagLength
+                return true
             }
             search += 1
         }
-        offset = count
+        i = count
         return true
     }
 
-    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
-
-    private static func isIdentifierStart(_ byte: UInt8) -> Bool {
-        let lower = byte | 0x20
-        return (lower >= 0x61 && lower <= 0x7A) || byte == UInt8(ascii: "_") || byte >= 0x80
+    /// Letters, `_` and every byte of a multi-byte character (PostgreSQL's identifier start), as bit
+    /// masks over the byte's value: a few instructions per byte, no table to load.
+    @inline(__always) private static func isIdentifierStart(_ byte: UInt8) -> Bool {
+        switch byte >> 6 {
+        case 0: false
+        case 1: (0x07FF_FFFE_87FF_FFFE as UInt64) >> UInt64(byte & 63) & 1 != 0
+        default: true
+        }
     }
 
-    private static func isIdentifierPart(_ byte: UInt8) -> Bool {
-        isIdentifierStart(byte) || isDigit(byte) || byte == UInt8(ascii: "$")
+    /// Identifier characters after the first: those, digits and `$`.
+    @inline(__always) private static func isIdentifierPart(_ byte: UInt8) -> Bool {
+        switch byte >> 6 {
+        case 0: (0x03FF_0010_0000_0000 as UInt64) >> UInt64(byte & 63) & 1 != 0
+        case 1: (0x07FF_FFFE_87FF_FFFE as UInt64) >> UInt64(byte & 63) & 1 != 0
+        default: true
+        }
     }
 
     /// Matches a word against the keywords by length first, so most words cost one comparison.
-    private static func keyword(_ text: UnsafeRawBufferPointer, _ range: Range<Int>) -> SQLKeyword {
+    private static func keyword(_ text: UnsafePointer<UInt8>, _ range: Range<Int>) -> SQLKeyword {
         @inline(__always) func equals(_ word: StaticString) -> Bool {
             guard word.utf8CodeUnitCount == range.count else { return false }
             let bytes = word.utf8Start
@@ -571,7 +581,10 @@ struct SQLLexer {
         if range.count >= 16 && equalsPrefix(text, range, "pg_") {
             // pg_advisory_lock[_shared], pg_try_advisory_lock[_shared]: held by the session; the _xact_
             // forms end with the transaction. Unlocking may end a pin.
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: text[range]), as: UTF8.self).lowercased()
+            let name = String(
+                decoding: UnsafeBufferPointer(start: text + range.lowerBound, count: range.count), as: UTF8.self
+            )
+            .lowercased()
             if name.contains("advisory") {
                 if name.contains("unlock") { return .advisoryUnlock }
                 if !name.contains("xact") { return .advisoryLock }
@@ -580,8 +593,7 @@ struct SQLLexer {
         return .other
     }
 
-    private static func equalsPrefix(_ text: UnsafeRawBufferPointer, _ range: Range<Int>, _ prefix: StaticString)
-        -> Bool
+    private static func equalsPrefix(_ text: UnsafePointer<UInt8>, _ range: Range<Int>, _ prefix: StaticString) -> Bool
     {
         let bytes = prefix.utf8Start
         for i in 0..<prefix.utf8CodeUnitCount where lower(text[range.lowerBound + i]) != bytes[i] { return false }
