@@ -71,6 +71,33 @@ struct SessionTextScanTests {
         #expect(scan("DISCARD TEMP").effects == [.settings, .mayRelease])
     }
 
+    @Test("the quick test never says no where the lexer finds something")
+    func quickTestIsSound() {
+        let pieces = [
+            "SELECT", "set", "SET", "reset", "LOCAL", "app.x", "=", "1", ";", " ", "\n", "/* c */", "-- c\n", "'s;t'",
+            "$$ SET x $$", "\"q\"", "(", ")", ",", "into", "INTO", "temp", "TEMPORARY", "set_config",
+            "pg_advisory_lock",
+            "pg_try_advisory_lock_shared", "pg_advisory_unlock", "listen", "create", "DROP", "declare", "hold",
+            "E'\\''",
+            "prepare", "Close", "discard", "true", "false", "$1", "x_y", "select_into", "iNtO", "tempo", "\u{0}",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        var checked = 0
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 1...8, using: &generator)
+            var sql = ""
+            for _ in 0..<length { sql += pieces.randomElement(using: &generator)! + " " }
+            let bytes = Array(sql.utf8)
+            let full = bytes.withUnsafeBytes { SessionTextScan($0, quickTest: false) }
+            let quick = bytes.withUnsafeBytes { SessionTextScan($0) }
+            #expect(quick.effects == full.effects, "\(sql)")
+            #expect(quick.customNames == full.customNames, "\(sql)")
+            if !full.effects.isEmpty { checked += 1 }
+            if quick.effects != full.effects { break }
+        }
+        #expect(checked > 1000)
+    }
+
     @Test("a zero byte ends the text (a Parse's parameter types follow it)")
     func stopsAtZero() {
         #expect(scan("SELECT 1\u{0}SET x = 1").effects == [])

@@ -99,8 +99,10 @@ public struct SessionTextScan: Sendable {
 
     public init() {}
 
-    /// Scans `text`, a Query's or Parse's statement text; a zero byte ends it.
-    public init(_ text: UnsafeRawBufferPointer) {
+    /// Scans `text`, a Query's or Parse's statement text; a zero byte ends it. `quickTest: false` skips
+    /// the quick test and always runs the lexer (for tests that hold the two to the same answer).
+    public init(_ text: UnsafeRawBufferPointer, quickTest: Bool = true) {
+        if quickTest && !SQLLexer.mayAffectSession(text) { return }
         var lexer = SQLLexer(text)
         var statement = StatementScan()
         while let token = lexer.next() {
@@ -365,6 +367,95 @@ struct SQLLexer {
     }
 
     private var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+
+    /// A quick test, run on every statement text before the lexer: false only when no token of the text
+    /// can be one the scan acts on. Every such token is either the first word of a statement (the text's
+    /// first word, or one after a semicolon), or a word with an underscore (`set_config`, the advisory
+    /// lock functions), or `TEMP` after `INTO`; each is looked for with `memchr`, which is what keeps
+    /// ordinary statements at a few dozen instructions where the lexer needs more than a thousand.
+    static func mayAffectSession(_ text: UnsafeRawBufferPointer) -> Bool {
+        guard let address = text.baseAddress, text.count > 0 else { return false }
+        let base = address.assumingMemoryBound(to: UInt8.self)
+        var count = text.count
+        if let zero = memchr(base, 0, count) { count = UnsafeRawPointer(zero) - address }
+        // The first word, unless something else (a comment, a parenthesis) comes first.
+        var i = 0
+        while i < count && isSpace(base[i]) { i += 1 }
+        guard i < count else { return false }
+        guard isIdentifierStart(base[i]) else { return true }
+        let start = i
+        while i < count && isIdentifierPart(base[i]) { i += 1 }
+        switch keyword(base, start..<i) {
+        case .set, .reset, .discard, .listen, .unlisten, .prepare, .deallocate, .declare, .close, .create, .drop,
+            .setConfig, .advisoryLock, .advisoryUnlock:
+            return true
+        default:
+            break
+        }
+        // Another statement after a semicolon.
+        var from = i
+        while from < count, let found = memchr(base + from, Int32(UInt8(ascii: ";")), count - from) {
+            var j = UnsafeRawPointer(found) - address + 1
+            while j < count && isSpace(base[j]) { j += 1 }
+            if j < count { return true }
+            from = j
+        }
+        // A word with an underscore that contains set_config or advisory.
+        from = i
+        while from < count, let found = memchr(base + from, Int32(UInt8(ascii: "_")), count - from) {
+            let at = UnsafeRawPointer(found) - address
+            var wordStart = at
+            while wordStart > 0 && isIdentifierPart(base[wordStart - 1]) { wordStart -= 1 }
+            var wordEnd = at + 1
+            while wordEnd < count && isIdentifierPart(base[wordEnd]) { wordEnd += 1 }
+            if contains(base, wordStart..<wordEnd, "set_config") || contains(base, wordStart..<wordEnd, "advisory") {
+                return true
+            }
+            from = wordEnd
+        }
+        // INTO followed by anything but a plain word that cannot be TEMP or TEMPORARY.
+        return intoMayPrecedeTemp(base, count, from: i, letter: UInt8(ascii: "o"))
+            || intoMayPrecedeTemp(base, count, from: i, letter: UInt8(ascii: "O"))
+    }
+
+    /// Whether some `into` whose last letter is `letter` is followed by TEMP, or by something other than a
+    /// word (a comment, say) that might hide it.
+    private static func intoMayPrecedeTemp(_ base: UnsafePointer<UInt8>, _ count: Int, from: Int, letter: UInt8) -> Bool
+    {
+        var from = from
+        while from < count, let found = memchr(base + from, Int32(letter), count - from) {
+            let at = UnsafeRawPointer(found) - UnsafeRawPointer(base)
+            from = at + 1
+            guard at >= 3, lower(base[at - 1]) == UInt8(ascii: "t"), lower(base[at - 2]) == UInt8(ascii: "n"),
+                lower(base[at - 3]) == UInt8(ascii: "i")
+            else { continue }
+            var j = at + 1
+            while j < count && isSpace(base[j]) { j += 1 }
+            guard j < count else { continue }
+            guard isIdentifierStart(base[j]) else { return true }
+            if j + 4 <= count && contains(base, j..<(j + 4), "temp") { return true }
+        }
+        return false
+    }
+
+    @inline(__always) private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || (byte >= 0x09 && byte <= 0x0D)
+    }
+
+    /// Whether `word` (lower-case ASCII) occurs in the span, in any case.
+    private static func contains(_ base: UnsafePointer<UInt8>, _ range: Range<Int>, _ word: StaticString) -> Bool {
+        let length = word.utf8CodeUnitCount
+        guard range.count >= length else { return false }
+        let bytes = word.utf8Start
+        var start = range.lowerBound
+        while start + length <= range.upperBound {
+            var k = 0
+            while k < length && lower(base[start + k]) == bytes[k] { k += 1 }
+            if k == length { return true }
+            start += 1
+        }
+        return false
+    }
 
     /// A name's text as PostgreSQL takes it: unquoted parts folded to lower case, quotes removed.
     /// (Setting names compare case-insensitively anyway.)
