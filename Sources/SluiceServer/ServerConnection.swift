@@ -250,7 +250,7 @@ final class ServerConnection: Connection {
             let code = header.code
             let mustHoldWhole =
                 code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
-                || (owner == .sluice(.sessionCheck) && code == BackendMessageCode.dataRow.rawValue)
+                || (sessionCheck != nil && code == BackendMessageCode.dataRow.rawValue)
                 || (code == BackendMessageCode.errorResponse.rawValue
                     && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil))
             if mustHoldWhole && input.readableBytes < header.totalLength {
@@ -263,7 +263,7 @@ final class ServerConnection: Connection {
                 readyForQueryReceived(header)
             case .parameterStatus:
                 parameterStatusReceived(header, owner: owner)
-            case .dataRow where owner == .sluice(.sessionCheck):
+            case .dataRow where sessionCheck != nil && owner == .sluice(.sessionCheck):
                 sessionCheckRowReceived(header)
             case .parseComplete, .closeComplete:
                 guard let request = tracker.completionReceived() else {

@@ -400,18 +400,17 @@ struct SQLLexer {
             if j < count { return true }
             from = j
         }
-        // A word with an underscore that contains set_config or advisory.
+        // An underscore inside set_config, or before advisory (the lexer's test for the lock functions).
         from = i
         while from < count, let found = memchr(base + from, Int32(UInt8(ascii: "_")), count - from) {
             let at = UnsafeRawPointer(found) - address
-            var wordStart = at
-            while wordStart > 0 && isIdentifierPart(base[wordStart - 1]) { wordStart -= 1 }
-            var wordEnd = at + 1
-            while wordEnd < count && isIdentifierPart(base[wordEnd]) { wordEnd += 1 }
-            if contains(base, wordStart..<wordEnd, "set_config") || contains(base, wordStart..<wordEnd, "advisory") {
+            from = at + 1
+            if at >= 3 && at + 7 <= count && contains(base, (at - 3)..<at, "set")
+                && contains(base, (at + 1)..<(at + 7), "config")
+            {
                 return true
             }
-            from = wordEnd
+            if at + 9 <= count && contains(base, (at + 1)..<(at + 9), "advisory") { return true }
         }
         // INTO followed by anything but a plain word that cannot be TEMP or TEMPORARY.
         return intoMayPrecedeTemp(base, count, from: i, letter: UInt8(ascii: "o"))
@@ -442,7 +441,8 @@ struct SQLLexer {
         byte == 0x20 || (byte >= 0x09 && byte <= 0x0D)
     }
 
-    /// Whether `word` (lower-case ASCII) occurs in the span, in any case.
+    /// Whether `word` (lower-case ASCII) occurs in the span, in any case (for a span of the word's length:
+    /// whether the span is the word).
     private static func contains(_ base: UnsafePointer<UInt8>, _ range: Range<Int>, _ word: StaticString) -> Bool {
         let length = word.utf8CodeUnitCount
         guard range.count >= length else { return false }
@@ -676,7 +676,7 @@ struct SQLLexer {
                 decoding: UnsafeBufferPointer(start: text + range.lowerBound, count: range.count), as: UTF8.self
             )
             .lowercased()
-            if name.contains("advisory") {
+            if name.contains("_advisory") {
                 if name.contains("unlock") { return .advisoryUnlock }
                 if !name.contains("xact") { return .advisoryLock }
             }
