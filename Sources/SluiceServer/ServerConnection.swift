@@ -50,7 +50,12 @@ final class ServerConnection: Connection {
     var pendingSessionEffects: SessionEffects = []
     var pendingCustomNames: [String] = []
     /// The check on its way, and its answer so far.
-    var sessionCheck: (check: SessionCheck, result: SessionCheckResult)?
+    var sessionCheck: (check: SessionCheck, result: SessionCheckResult)? {
+        didSet { awaitingSessionCheck = sessionCheck != nil }
+    }
+    /// `sessionCheck != nil`, kept apart: the reply path asks for every message, and testing the optional
+    /// itself would copy (and retain) what it holds.
+    private(set) var awaitingSessionCheck = false
     /// State that ties the client to this server: it keeps the server between transactions, and the
     /// server is closed when the client leaves.
     var pins: SessionPins = []
@@ -250,7 +255,7 @@ final class ServerConnection: Connection {
             let code = header.code
             let mustHoldWhole =
                 code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
-                || (sessionCheck != nil && code == BackendMessageCode.dataRow.rawValue)
+                || (awaitingSessionCheck && code == BackendMessageCode.dataRow.rawValue)
                 || (code == BackendMessageCode.errorResponse.rawValue
                     && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil))
             if mustHoldWhole && input.readableBytes < header.totalLength {
@@ -263,7 +268,7 @@ final class ServerConnection: Connection {
                 readyForQueryReceived(header)
             case .parameterStatus:
                 parameterStatusReceived(header, owner: owner)
-            case .dataRow where sessionCheck != nil && owner == .sluice(.sessionCheck):
+            case .dataRow where awaitingSessionCheck && owner == .sluice(.sessionCheck):
                 sessionCheckRowReceived(header)
             case .parseComplete, .closeComplete:
                 guard let request = tracker.completionReceived() else {
@@ -487,7 +492,7 @@ final class ServerConnection: Connection {
     /// when the server is idle: the answer must describe the session between transactions. Returns whether
     /// a check was sent.
     func startSessionCheckIfDue() -> Bool {
-        guard !pendingSessionEffects.isEmpty, sessionCheck == nil else { return false }
+        guard !pendingSessionEffects.isEmpty, !awaitingSessionCheck else { return false }
         let check = SessionCheck(
             pending: pendingSessionEffects, customNames: pendingCustomNames, pins: pins,
             known: sessionSettings.merging(client?.sessionSettings ?? [:]) { current, _ in current })
