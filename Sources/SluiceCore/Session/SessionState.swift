@@ -371,17 +371,17 @@ struct SQLLexer {
     /// A quick test, run on every statement text before the lexer: false only when no token of the text
     /// can be one the scan acts on. Every such token is either the first word of a statement (the text's
     /// first word, or one after a semicolon), or a word with an underscore (`set_config`, the advisory
-    /// lock functions), or `TEMP` after `INTO`. So after the first word only bytes `;`, `_` and `o`/`O`
-    /// need a closer look, and eight bytes at a time are tested for those: ordinary statements cost a
-    /// couple of hundred instructions, where the lexer needs more than a thousand.
+    /// lock functions), or `TEMP` after `INTO`; each is looked for with `memchr`, which is what keeps
+    /// ordinary statements at a few dozen instructions where the lexer needs more than a thousand.
     static func mayAffectSession(_ text: UnsafeRawBufferPointer) -> Bool {
         guard let address = text.baseAddress, text.count > 0 else { return false }
         let base = address.assumingMemoryBound(to: UInt8.self)
-        let count = text.count
+        var count = text.count
+        if let zero = memchr(base, 0, count) { count = UnsafeRawPointer(zero) - address }
         // The first word, unless something else (a comment, a parenthesis) comes first.
         var i = 0
         while i < count && isSpace(base[i]) { i += 1 }
-        guard i < count, base[i] != 0 else { return false }
+        guard i < count else { return false }
         guard isIdentifierStart(base[i]) else { return true }
         let start = i
         while i < count && isIdentifierPart(base[i]) { i += 1 }
@@ -392,61 +392,49 @@ struct SQLLexer {
         default:
             break
         }
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        @inline(__always) func has(_ word: UInt64, _ byte: UInt8) -> Bool {
-            let x = word ^ (ones &* UInt64(byte))
-            return (x &- ones) & ~x & (ones &* 0x80) != 0
-        }
-        while i + 8 <= count {
-            let word = address.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            // Lower-casing by setting bit 5 maps only 'O' onto 'o' and only '_' (and DEL) onto DEL.
-            let lowered = word | (ones &* 0x20)
-            if has(word, 0) || has(word, UInt8(ascii: ";")) || has(lowered, 0x7F) || has(lowered, UInt8(ascii: "o")) {
-                for k in i..<(i + 8) {
-                    if let answer = examine(base, count, at: k) { return answer }
-                }
-            }
-            i += 8
-        }
-        while i < count {
-            if let answer = examine(base, count, at: i) { return answer }
-            i += 1
-        }
-        return false
-    }
-
-    /// The quick test's closer look at the byte at `at`: true or false when that settles it, nil to go on.
-    private static func examine(_ base: UnsafePointer<UInt8>, _ count: Int, at: Int) -> Bool? {
-        switch base[at] {
-        case 0:
-            // The end of the statement text.
-            return false
-        case UInt8(ascii: ";"):
-            // Another statement follows, unless only white space does.
-            var j = at + 1
+        // Another statement after a semicolon.
+        var from = i
+        while from < count, let found = memchr(base + from, Int32(UInt8(ascii: ";")), count - from) {
+            var j = UnsafeRawPointer(found) - address + 1
             while j < count && isSpace(base[j]) { j += 1 }
-            return j < count && base[j] != 0 ? true : nil
-        case UInt8(ascii: "_"):
-            // Inside set_config, or before advisory (the lexer's test for the lock functions).
+            if j < count { return true }
+            from = j
+        }
+        // An underscore inside set_config, or before advisory (the lexer's test for the lock functions).
+        from = i
+        while from < count, let found = memchr(base + from, Int32(UInt8(ascii: "_")), count - from) {
+            let at = UnsafeRawPointer(found) - address
+            from = at + 1
             if at >= 3 && at + 7 <= count && contains(base, (at - 3)..<at, "set")
                 && contains(base, (at + 1)..<(at + 7), "config")
             {
                 return true
             }
-            return at + 9 <= count && contains(base, (at + 1)..<(at + 9), "advisory") ? true : nil
-        case UInt8(ascii: "o"), UInt8(ascii: "O"):
-            // INTO followed by TEMP, or by something other than a plain word (a comment) that might hide it.
+            if at + 9 <= count && contains(base, (at + 1)..<(at + 9), "advisory") { return true }
+        }
+        // INTO followed by anything but a plain word that cannot be TEMP or TEMPORARY.
+        return intoMayPrecedeTemp(base, count, from: i, letter: UInt8(ascii: "o"))
+            || intoMayPrecedeTemp(base, count, from: i, letter: UInt8(ascii: "O"))
+    }
+
+    /// Whether some `into` whose last letter is `letter` is followed by TEMP, or by something other than a
+    /// word (a comment, say) that might hide it.
+    private static func intoMayPrecedeTemp(_ base: UnsafePointer<UInt8>, _ count: Int, from: Int, letter: UInt8) -> Bool
+    {
+        var from = from
+        while from < count, let found = memchr(base + from, Int32(letter), count - from) {
+            let at = UnsafeRawPointer(found) - UnsafeRawPointer(base)
+            from = at + 1
             guard at >= 3, lower(base[at - 1]) == UInt8(ascii: "t"), lower(base[at - 2]) == UInt8(ascii: "n"),
                 lower(base[at - 3]) == UInt8(ascii: "i")
-            else { return nil }
+            else { continue }
             var j = at + 1
             while j < count && isSpace(base[j]) { j += 1 }
-            guard j < count, base[j] != 0 else { return nil }
+            guard j < count else { continue }
             guard isIdentifierStart(base[j]) else { return true }
-            return j + 4 <= count && contains(base, j..<(j + 4), "temp") ? true : nil
-        default:
-            return nil
+            if j + 4 <= count && contains(base, j..<(j + 4), "temp") { return true }
         }
+        return false
     }
 
     @inline(__always) private static func isSpace(_ byte: UInt8) -> Bool {
