@@ -454,6 +454,13 @@ final class ClientConnection: Connection {
                 case .needMoreInput: return
                 }
             case .query:
+                if !statements.isEmpty {
+                    switch deallocateStatement(header, on: server) {
+                    case .forward: break
+                    case .done: continue
+                    case .needMoreInput: return
+                    }
+                }
                 if !(statements.isEmpty && server.statementCache.count == 0) { noteStatementRelease(header, textAt: 5) }
                 if tracksSession { noteSession(header, textAt: 5) }
             default:
@@ -472,10 +479,10 @@ final class ClientConnection: Connection {
 
     /// Whether named statements are tracked by Sluice (transaction and statement pooling): the client's
     /// next request may run on another server, so statements are renamed and prepared wherever needed.
-    // TODO: keep tracking a client that has tracked statements when a reload sets max_prepared_statements to
-    // 0; today its later Binds go out under its own names and fail with 26000.
+    /// A client that has tracked statements stays tracked when a reload sets `max_prepared_statements` to 0:
+    /// its statements exist only under their server names.
     private var tracksStatements: Bool {
-        proxy.config.maxPreparedStatements > 0 && pool?.mode != .session
+        (proxy.config.maxPreparedStatements > 0 || !statements.isEmpty) && pool?.mode != .session
     }
 
     private enum StatementOutcome {
@@ -528,6 +535,17 @@ final class ClientConnection: Connection {
                         : .error(.duplicatePreparedStatement, "prepared statement \"\(parse.name)\" already exists"))
                 return .done
             }
+            let limit = proxy.config.maxClientPreparedStatements
+            guard limit == 0 || statements.count < limit || transactionStatus == .failed else {
+                // Sluice holds every statement a client keeps; a client that never closes any would grow
+                // without bound. Refused where PostgreSQL would refuse a Parse, so the client can recover.
+                server.failHere(
+                    .error(
+                        .configurationLimitExceeded,
+                        "this client has \(statements.count) prepared statements, the most Sluice keeps for one client",
+                        hint: "close statements the client no longer needs, or raise max_client_prepared_statements"))
+                return .done
+            }
             let statement = PreparedStatement(queryAndTypes: body[(body.startIndex + parse.queryOffset)...])
             statements[parse.name] = statement
             server.prepareForClient(statement, clientName: parse.name)
@@ -575,6 +593,30 @@ final class ClientConnection: Connection {
         default:
             return .forward
         }
+    }
+
+    /// A Query that is just `DEALLOCATE name` of one of the client's tracked statements (how drivers whose
+    /// libpq lacks a Close call, psycopg 3 among them, drop statements): the statement lives on servers
+    /// under its server name, so the server is asked to deallocate that, and the client gets
+    /// PostgreSQL's own reply. In a failed transaction, or behind extended-protocol messages still
+    /// waiting for their Sync, the Query goes as it came.
+    private func deallocateStatement(_ header: MessageHeader, on server: ServerConnection) -> StatementOutcome {
+        // Anything longer is not a DEALLOCATE of a name.
+        guard header.totalLength <= 5 + 256, tracksStatements else { return .forward }
+        guard input.readableBytes >= header.totalLength else {
+            input.reserveWritable(header.totalLength - input.readableBytes)
+            return .needMoreInput
+        }
+        guard transactionStatus != .failed, !server.tracker.hasUnsyncedExtendedMessages,
+            let name = input.withReadableBytes({
+                StatementRelease.deallocatedName(UnsafeRawBufferPointer(rebasing: $0[5..<header.totalLength]))
+            }),
+            let statement = statements[name]
+        else { return .forward }
+        input.moveReaderIndex(forwardBy: header.totalLength)
+        statements[name] = nil
+        server.deallocateForClient(statement)
+        return .done
     }
 
     /// Where the `number`th zero-terminated string of the message at the front of the input is, or nil when

@@ -592,6 +592,24 @@ final class ServerConnection: Connection {
         if !tracker.completionSent(request) { skipped([request]) }
     }
 
+    /// Deallocates a client's statement with the SQL the client sent, under its server name, so the client
+    /// gets PostgreSQL's own CommandComplete. A server that lacks it (or may: Sluice's list says which)
+    /// gets it parsed first, in a batch of Sluice's own ended by its own Sync, so the DEALLOCATE finds it.
+    func deallocateForClient(_ statement: PreparedStatement) {
+        let name = statement.serverName
+        if !statementCache.contains(name) {
+            output.writeClose(statement: name)
+            tracker.completionSent(.hidden)
+            output.write(bytes: statement.parseMessage)
+            tracker.completionSent(.hidden)
+            output.writeSync()
+            tracker.sluiceSyncSent(.prepareToDeallocate)
+        }
+        statementCache.remove(name)
+        output.writeQuery("DEALLOCATE " + name)
+        tracker.frontendMessageSent(FrontendMessageCode.query.rawValue)
+    }
+
     /// The statement whose Parse stands in for a client's Parse of a statement the server already has.
     static let acknowledgementName = "sluice_ack"
 

@@ -11,7 +11,7 @@ struct ConfigClassificationTests {
         #expect(Set(names).count == names.count)
         #expect(names == names.sorted())
         #expect(ConfigKey.all.filter { !$0.isSluiceOnly }.count == 101)
-        #expect(ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == ["workers"])
+        #expect(ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == ["max_client_prepared_statements", "workers"])
         #expect(ConfigKey.named("LISTEN_PORT")?.name == "listen_port")
     }
 

@@ -171,3 +171,23 @@ struct SessionCheckTests {
         #expect(client.restoreStatements(comparedTo: client).isEmpty)
     }
 }
+
+@Suite("DEALLOCATE of one statement")
+struct DeallocatedNameTests {
+    private func name(_ sql: String) -> String? {
+        Array(sql.utf8).withUnsafeBytes { StatementRelease.deallocatedName($0) }
+    }
+
+    @Test("the name as PostgreSQL reads it, or nil for anything but one DEALLOCATE of a name")
+    func names() {
+        #expect(name("DEALLOCATE _pg3_0") == "_pg3_0")
+        #expect(name("deallocate prepare Foo;") == "foo")
+        #expect(name("  DEALLOCATE \"Mixed\"\"Name\" ; -- done") == "Mixed\"Name")
+        #expect(name("DEALLOCATE ALL") == nil)
+        #expect(name("DEALLOCATE PREPARE ALL") == nil)
+        #expect(name("DEALLOCATE a; SELECT 1") == nil)
+        #expect(name("SELECT 1") == nil)
+        #expect(name("DEALLOCATE") == nil)
+        #expect(name("DEALLOCATE a b") == nil)
+    }
+}

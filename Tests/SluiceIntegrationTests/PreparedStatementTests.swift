@@ -161,6 +161,102 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("SQL DEALLOCATE of a protocol-level statement answers as PostgreSQL does, on any server")
+    func sqlDeallocate() throws {
+        try withRawSluice(poolSize: 2, settings: ["workers": "1"]) { target in
+            let a = try target.connect()
+            let b = try target.connect()
+            try a.send {
+                $0.parse("SELECT 1", name: "Mixed_Case")
+                $0.parse("SELECT 2", name: "second")
+                $0.sync()
+            }
+            _ = try a.expect(types: "11Z")
+            // On the server that has the statement.
+            var replies = try a.simpleQuery("DEALLOCATE \"Mixed_Case\"")
+            #expect(replies.map(\.typeChar) == ["C", "Z"])
+            #expect(replies.first?.commandTag == "DEALLOCATE")
+            // On another server: B holds the one A used.
+            _ = try b.simpleQuery("BEGIN")
+            _ = try b.simpleQuery("SELECT 1")
+            replies = try a.simpleQuery("  deallocate prepare SECOND ; ")
+            #expect(replies.map(\.typeChar) == ["C", "Z"])
+            #expect(replies.first?.commandTag == "DEALLOCATE")
+            _ = try b.simpleQuery("COMMIT")
+            // Gone, as on a direct connection: Bind fails with 26000, and the name can be prepared again.
+            try a.send {
+                $0.bind(statement: "second", parameters: [])
+                $0.execute()
+                $0.sync()
+            }
+            replies = try a.expect(types: "EZ")
+            #expect(replies.first?.sqlState == "26000")
+            try a.send {
+                $0.parse("SELECT 3", name: "second")
+                $0.bind(statement: "second", parameters: [])
+                $0.execute()
+                $0.sync()
+            }
+            replies = try a.expect(types: "12DCZ")
+            #expect(replies[2].dataRowColumns == ["3"])
+            // A name the client never prepared gets PostgreSQL's own error.
+            try a.send { $0.query("DEALLOCATE nothing_here") }
+            #expect(try a.expect(types: "EZ").first?.sqlState == "26000")
+        }
+    }
+
+    @Test("a reload to max_prepared_statements = 0 keeps tracking a client that has statements")
+    func reloadToZeroKeepsTracking() throws {
+        try withRawSluice(poolSize: 2, settings: ["workers": "1"]) { target in
+            let a = try target.connect()
+            let b = try target.connect()
+            try a.send {
+                $0.parse("SELECT 'kept'", name: "kept")
+                $0.sync()
+            }
+            _ = try a.expect(types: "1Z")
+            let path = try #require(target.proxied.sluice.configPath)
+            // The main section is last: a line appended lands in it.
+            let text = try String(contentsOfFile: path, encoding: .utf8) + "max_prepared_statements = 0\n"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            target.proxied.sluice.signal(SIGHUP)
+            Thread.sleep(forTimeInterval: 0.5)
+            // On the other server too, the statement is found under its server name.
+            _ = try b.simpleQuery("BEGIN")
+            _ = try b.simpleQuery("SELECT 1")
+            try a.send {
+                $0.bind(statement: "kept", parameters: [])
+                $0.execute()
+                $0.sync()
+            }
+            #expect(try a.expect(types: "2DCZ")[1].dataRowColumns == ["kept"])
+            _ = try b.simpleQuery("COMMIT")
+        }
+    }
+
+    @Test("max_client_prepared_statements bounds what one client holds; closing one makes room")
+    func clientStatementBound() throws {
+        try withRawSluice(poolSize: 1, settings: ["max_client_prepared_statements": "2"]) { target in
+            let a = try target.connect()
+            try a.send {
+                $0.parse("SELECT 1", name: "s1")
+                $0.parse("SELECT 2", name: "s2")
+                $0.parse("SELECT 3", name: "s3")
+                $0.sync()
+            }
+            let replies = try a.expect(types: "11EZ")
+            #expect(replies[2].sqlState == "53400")
+            try a.send {
+                $0.closeStatement("s1")
+                $0.parse("SELECT 3", name: "s3")
+                $0.bind(statement: "s3", parameters: [])
+                $0.execute()
+                $0.sync()
+            }
+            #expect(try a.expect(types: "312DCZ")[3].dataRowColumns == ["3"])
+        }
+    }
+
     @Test("session pooling forwards statement names as they came")
     func sessionModeUntouched() throws {
         try withRawSluice(poolSize: 1, settings: ["pool_mode": "session"]) { target in

@@ -129,6 +129,7 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("logfile", "", .implemented, .text),
         ConfigKey("login_notify_message", "", .cosmetic, .text),
         ConfigKey("max_client_conn", "100", .implemented, .integer, sidecarDefault: "10000"),
+        ConfigKey("max_client_prepared_statements", "1000", .implemented, .integer, isSluiceOnly: true),
         ConfigKey("max_db_client_connections", "0", .implemented, .integer),
         ConfigKey("max_db_connections", "0", .implemented, .integer),
         ConfigKey("max_packet_size", "2147483647", .implemented, .integer),

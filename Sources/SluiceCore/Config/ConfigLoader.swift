@@ -193,6 +193,7 @@ struct ConfigLoader {
         case "max_db_connections": config.poolLimits.maxDBConnections = try integer(0...Int(Int32.max))
         case "max_packet_size": config.maxPacketSize = try integer(1...Int(Int32.max))
         case "max_prepared_statements": config.maxPreparedStatements = try integer(0...Int(Int32.max))
+        case "max_client_prepared_statements": config.maxClientPreparedStatements = try integer(0...Int(Int32.max))
         case "max_user_client_connections":
             config.poolLimits.maxUserClientConnections = try integer(0...Int(Int32.max))
         case "max_user_connections": config.poolLimits.maxUserConnections = try integer(0...Int(Int32.max))

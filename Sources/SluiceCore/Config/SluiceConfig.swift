@@ -64,6 +64,9 @@ public struct SluiceConfig: Sendable, Equatable {
     /// `max_prepared_statements`: named statements kept prepared on each server in transaction and statement
     /// pooling; 0 turns statement tracking off.
     public var maxPreparedStatements = 200
+    /// `max_client_prepared_statements`: named statements one client may hold at a time in transaction and
+    /// statement pooling (Sluice keeps them); 0 for no limit.
+    public var maxClientPreparedStatements = 1000
     /// `log_connections`: log each successful client login.
     public var logConnections: Bool
     /// `log_disconnections`: log each client disconnection with its reason.

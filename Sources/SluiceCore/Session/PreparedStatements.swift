@@ -136,6 +136,13 @@ public enum StatementRelease: Equatable, Sendable {
         return releasesAll ? .releasesAll : .mayRelease
     }
 
+    /// The statement name when `text` is exactly one `DEALLOCATE [PREPARE] name` (an optional semicolon
+    /// and white space or comments around it), as PostgreSQL reads the name: folded to lower case
+    /// unless quoted. Nil for anything else, `DEALLOCATE ALL` included.
+    public static func deallocatedName(_ text: UnsafeRawBufferPointer) -> String? {
+        SQLLexer.singleDeallocate(text)
+    }
+
     /// Whether `word` (lower-case ASCII) occurs in `text`, in any case.
     private static func containsWord(_ word: StaticString, in text: ArraySlice<UInt8>) -> Bool {
         let length = word.utf8CodeUnitCount

@@ -18,6 +18,8 @@ public enum SluiceRequest: Equatable, Sendable {
     case serverCheck
     /// A ``SessionCheck`` after a transaction that may have changed the session.
     case sessionCheck
+    /// Preparing a statement the client deallocates with SQL, so that the `DEALLOCATE` finds it.
+    case prepareToDeallocate
 }
 
 /// What a Parse or Close written to the server was for, which decides where its reply (ParseComplete,
@@ -235,6 +237,14 @@ public struct ServerReplyTracker: Sendable {
     /// Sluice wrote a simple Query of its own.
     public mutating func sluiceQuerySent(_ request: SluiceRequest) {
         append(.sluice(request), isSync: false)
+    }
+
+    /// Sluice wrote a Sync of its own, ending extended-protocol messages of its own (never a client's:
+    /// call only when none of the client's wait for a Sync).
+    public mutating func sluiceSyncSent(_ request: SluiceRequest) {
+        append(.sluice(request), isSync: true)
+        hasUnsyncedExtendedMessages = false
+        skippingToSync = false
     }
 
     private mutating func append(_ owner: ReplyOwner, isSync: Bool) {

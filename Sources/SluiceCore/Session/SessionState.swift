@@ -366,7 +366,7 @@ struct SQLLexer {
         }
     }
 
-    private var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
 
     /// A quick test, run on every statement text before the lexer: false only when no token of the text
     /// can be one the scan acts on. Every such token is either the first word of a statement (the text's
@@ -455,6 +455,34 @@ struct SQLLexer {
             start += 1
         }
         return false
+    }
+
+    /// See ``StatementRelease/deallocatedName(_:)``.
+    static func singleDeallocate(_ text: UnsafeRawBufferPointer) -> String? {
+        var lexer = SQLLexer(text)
+        guard case .word(.deallocate, _)? = lexer.next() else { return nil }
+        var token = lexer.next()
+        if case .word(.prepare, _)? = token {
+            token = lexer.next()
+        }
+        let name: String
+        switch token {
+        case .word(let word, let range)?:
+            guard word != .all else { return nil }
+            name = lexer.lowerText(range)
+        case .quotedIdentifier(let range)?:
+            name = String(decoding: lexer.bytes[range], as: UTF8.self).replacingOccurrences(of: "\"\"", with: "\"")
+        default:
+            return nil
+        }
+        var rest = lexer.next()
+        if case .semicolon? = rest { rest = lexer.next() }
+        return rest == nil ? name : nil
+    }
+
+    /// An unquoted word as PostgreSQL folds it.
+    func lowerText(_ range: Range<Int>) -> String {
+        String(decoding: bytes[range].map { Self.lower($0) }, as: UTF8.self)
     }
 
     /// A name's text as PostgreSQL takes it: unquoted parts folded to lower case, quotes removed.

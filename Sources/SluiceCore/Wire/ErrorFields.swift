@@ -63,6 +63,7 @@ public enum SQLState: String, Sendable {
     case invalidPassword = "28P01"
     case invalidCatalogName = "3D000"
     case tooManyConnections = "53300"
+    case configurationLimitExceeded = "53400"
     case queryCanceled = "57014"
     case adminShutdown = "57P01"
     case cannotConnectNow = "57P03"

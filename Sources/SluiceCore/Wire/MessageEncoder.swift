@@ -191,6 +191,11 @@ extension ByteBuffer {
         endMessage(lengthAt: at)
     }
 
+    public mutating func writeSync() {
+        let at = beginMessage(FrontendMessageCode.sync.rawValue)
+        endMessage(lengthAt: at)
+    }
+
     public mutating func writeTerminate() {
         let at = beginMessage(FrontendMessageCode.terminate.rawValue)
         endMessage(lengthAt: at)
