@@ -21,9 +21,9 @@ extension Proxy {
         }
         if server.holdsClientStatements && server.lastClientID != client.id {
             // Named statements belong to the client that prepared them; nobody else may run them.
-            // Protocol-level statements are tracked and renamed (ClientConnection.renameStatement); these are
-            // the ones Sluice could not track: SQL PREPARE, and Parse in session mode or too large to keep.
-            // TODO: pin a client that used SQL PREPARE to its server instead, so its statements survive.
+            // Protocol-level statements are tracked and renamed (ClientConnection.renameStatement), and a client
+            // with SQL-prepared ones is pinned to its server (SessionPins.sqlPrepare); these are what is left:
+            // Parse in session mode or too large to keep, and SQL PREPARE once its client let go of the server.
             sql = "DEALLOCATE ALL;" + sql
             server.holdsClientStatements = false
             server.statementCache.removeAll()
