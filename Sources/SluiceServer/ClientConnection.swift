@@ -53,6 +53,9 @@ final class ClientConnection: Connection {
     /// `search_path`, `extra_float_digits`, …), then whatever a session check found after the client's
     /// SET, RESET or set_config. Every server the client is lent is given exactly these.
     var sessionSettings: SessionSettings = [:]
+    /// Named statements sent to servers untracked (`max_prepared_statements = 0`) whose text may change
+    /// the session, by the client's names: a Bind of one runs that text again.
+    var untrackedStatementEffects: [String: SessionTextScan] = [:]
     /// When the current transaction's first request reached the server, for `transaction_timeout`.
     var transactionStartedAt: Double?
     /// Named statements the client prepared with Parse, by the client's names, while Sluice tracks them
@@ -447,7 +450,10 @@ final class ClientConnection: Connection {
             if !server.tracker.clientRequestInFlight { server.requestStartedAt = Syscall.monotonicNow() }
             switch code {
             case .parse, .bind, .describe, .close:
-                guard tracksStatements else { break }
+                guard tracksStatements else {
+                    if tracksSession { noteSessionOfUntracked(code, header: header) }
+                    break
+                }
                 switch renameStatement(code, header: header, on: server) {
                 case .forward: break
                 case .done: continue
@@ -669,6 +675,31 @@ final class ClientConnection: Connection {
             SessionTextScan(UnsafeRawBufferPointer(rebasing: $0[start..<header.totalLength]))
         }
         server.noteSession(scan)
+    }
+
+    /// Parse and Bind going to the server as they came (statement tracking off). A Parse's text is read
+    /// after its name; a named statement whose text may change the session is remembered, so each Bind of
+    /// it counts too.
+    private func noteSessionOfUntracked(_ code: FrontendMessageCode, header: MessageHeader) {
+        guard let server else { return }
+        switch code {
+        case .parse:
+            guard let name = leadingString(header: header, number: 1), input.readableBytes >= header.totalLength
+            else { return server.noteSession(.unread) }
+            let scan = input.withReadableBytes {
+                SessionTextScan(UnsafeRawBufferPointer(rebasing: $0[(name.upperBound + 1)..<header.totalLength]))
+            }
+            server.noteSession(scan)
+            guard !name.isEmpty else { return }
+            let key = String(decoding: input.bytes(at: name.lowerBound, count: name.count), as: UTF8.self)
+            untrackedStatementEffects[key] = scan.effects.isEmpty ? nil : scan
+        case .bind where !untrackedStatementEffects.isEmpty:
+            guard let name = leadingString(header: header, number: 2) else { return }
+            let key = String(decoding: input.bytes(at: name.lowerBound, count: name.count), as: UTF8.self)
+            if let scan = untrackedStatementEffects[key] { server.noteSession(scan) }
+        default:
+            break
+        }
     }
 
     /// Whether the message at the front of the input may create a prepared statement that would outlive

@@ -116,6 +116,19 @@ struct FieldCaseSessionStateTests {
         #expect(try a.value("SHOW search_path") == "pg_catalog")
     }
 
+    @Test("with statement tracking off, a set_config in a named statement is still followed")
+    func setConfigWithoutStatementTracking() throws {
+        let proxied = try ProxiedDatabase(settings: ["max_prepared_statements": "0"], poolSize: 1)
+        defer { proxied.stop() }
+        let a = try proxied.connect()
+        let b = try proxied.connect()
+        try a.prepare("set_timeout", "SELECT set_config('statement_timeout', $1, false)")
+        try a.execPrepared("set_timeout", ["6s"])
+        #expect(try b.value("SHOW statement_timeout") == "0")
+        try a.execParams("SELECT set_config('lock_timeout', $1, false)", ["2s"])
+        #expect(try b.value("SHOW lock_timeout") == "0")
+    }
+
     @Test("SET ROLE pins the client to its server; RESET ROLE frees it; nobody else ever runs as the role")
     func setRolePins() throws {
         let proxied = try ProxiedDatabase(settings: Self.oneLoop, poolSize: 2)
