@@ -88,17 +88,12 @@ public struct ServerReplyTracker: Sendable {
     private var copyInStartSequence: Int?
     private var copyInStartedByExecute = false
     private struct Completion: Sendable {
+        var request: CompletionRequest
         /// The sequence number the Sync ending this completion's batch has, or will have.
         var batch: Int
-        /// The client's own Parse or Close (``CompletionRequest/client``), the common case, is kept without
-        /// a payload so that it costs no reference counting; any other takes the next of `requests`.
-        var isClient: Bool
     }
     private var completions: [Completion] = []
     private var completionsHead = 0
-    /// The requests of completions that are not the client's own, in the same order.
-    private var requests: [CompletionRequest] = []
-    private var requestsHead = 0
     /// An error arrived before the Sync of its batch was sent: until that Sync, the server skips
     /// whatever arrives.
     private var skippingToSync = false
@@ -159,30 +154,16 @@ public struct ServerReplyTracker: Sendable {
     public mutating func completionSent(_ request: CompletionRequest) -> Bool {
         hasUnsyncedExtendedMessages = true
         if skippingToSync { return false }
-        if case .client = request {
-            completions.append(Completion(batch: nextSequence, isClient: true))
-        } else {
-            completions.append(Completion(batch: nextSequence, isClient: false))
-            requests.append(request)
-        }
+        completions.append(Completion(request: request, batch: nextSequence))
         return true
-    }
-
-    /// Takes the completion at the head; there must be one.
-    private mutating func popCompletion() -> CompletionRequest {
-        let completion = completions[completionsHead]
-        completionsHead += 1
-        if completion.isClient { return .client }
-        let request = requests[requestsHead]
-        requestsHead += 1
-        return request
     }
 
     /// What the next ParseComplete or CloseComplete answers. Nil when none is expected: the server and
     /// Sluice disagree about the conversation, and the connection cannot be trusted any more.
     public mutating func completionReceived() -> CompletionRequest? {
         guard completionsHead < completions.count else { return nil }
-        let request = popCompletion()
+        let request = completions[completionsHead].request
+        completionsHead += 1
         compactCompletions()
         return request
     }
@@ -191,8 +172,7 @@ public struct ServerReplyTracker: Sendable {
     /// Whether the error is the probe's own is for the caller to check (the probe may be skipped because
     /// an earlier message failed).
     public var pendingErrorProbe: ErrorFields? {
-        guard completionsHead < completions.count, !completions[completionsHead].isClient,
-            case .errorProbe(let error) = requests[requestsHead]
+        guard completionsHead < completions.count, case .errorProbe(let error) = completions[completionsHead].request
         else { return nil }
         return error
     }
@@ -213,7 +193,8 @@ public struct ServerReplyTracker: Sendable {
         }
         var skipped: [CompletionRequest] = []
         while completionsHead < completions.count, completions[completionsHead].batch <= limit {
-            skipped.append(popCompletion())
+            skipped.append(completions[completionsHead].request)
+            completionsHead += 1
         }
         compactCompletions()
         return skipped
@@ -223,8 +204,6 @@ public struct ServerReplyTracker: Sendable {
         if completionsHead == completions.count {
             completions.removeAll(keepingCapacity: true)
             completionsHead = 0
-            requests.removeAll(keepingCapacity: true)
-            requestsHead = 0
         }
     }
 
@@ -281,7 +260,7 @@ public struct ServerReplyTracker: Sendable {
         // Completions of a batch that ended without them (the server skipped them after an error) go, so
         // that the next batch's completions stay matched to their own requests.
         while completionsHead < completions.count && completions[completionsHead].batch <= owed[head].sequence {
-            _ = popCompletion()
+            completionsHead += 1
         }
         compactCompletions()
         head += 1
@@ -301,8 +280,6 @@ public struct ServerReplyTracker: Sendable {
         copyInStartSequence = nil
         completions.removeAll(keepingCapacity: true)
         completionsHead = 0
-        requests.removeAll(keepingCapacity: true)
-        requestsHead = 0
         skippingToSync = false
     }
 }
