@@ -386,9 +386,10 @@ extension Proxy {
         client.bytesWritten = 0
     }
 
-    /// Cleans up a server whose client left: roll back, reset, or close when it is mid-query.
+    /// Cleans up a server whose client left: roll back, reset, or close when it is mid-query. Sluice's own
+    /// requests still owed (a session check) finish first; the server goes back once they are answered.
     func detach(_ server: ServerConnection) {
-        guard server.tracker.isQuiet else {
+        guard server.tracker.isQuiet || !server.tracker.clientRequestInFlight else {
             // Nobody will read the result: stop the work on PostgreSQL too, then drop the connection.
             if server.tracker.clientRequestInFlight && server.backendKey != nil { cancelOnServer(server, reason: nil) }
             server.retire("client disconnected while a request was running")

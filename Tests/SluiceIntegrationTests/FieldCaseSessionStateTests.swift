@@ -75,6 +75,22 @@ struct FieldCaseSessionStateTests {
         }
     }
 
+    @Test("a client that leaves right after a SET leaves its server to the pool, without the setting")
+    func leavingAfterSet() throws {
+        let proxied = try ProxiedDatabase(poolSize: 1)
+        defer { proxied.stop() }
+        for _ in 0..<5 {
+            let a = try proxied.connect()
+            let server = try a.value("SELECT pg_backend_pid()")
+            try a.exec("SET statement_timeout = '1s'")
+            a.close()
+            let b = try proxied.connect()
+            #expect(try b.value("SHOW statement_timeout") == "0")
+            #expect(try b.value("SELECT pg_backend_pid()") == server, "the server should be kept, not replaced")
+            b.close()
+        }
+    }
+
     @Test("transaction semantics: ROLLBACK, ROLLBACK TO SAVEPOINT, SET LOCAL, a failed COMMIT, RESET ALL")
     func transactionSemantics() throws {
         let proxied = try ProxiedDatabase(poolSize: 1)
@@ -162,6 +178,29 @@ struct FieldCaseSessionStateTests {
             if during == pinned || after == pinned { return true }
         }
         return false
+    }
+
+    @Test("SET SESSION AUTHORIZATION, seen in the server's ParameterStatus, pins the client until reset")
+    func sessionAuthorizationPins() throws {
+        let proxied = try ProxiedDatabase(settings: Self.oneLoop, poolSize: 2)
+        defer { proxied.stop() }
+        let setup = try proxied.directSuperuser()
+        let other = "sluice_f5_other_\(UInt32.random(in: 0...UInt32.max))"
+        // Only a superuser may take another session user; the role becomes one for this test.
+        try setup.exec("CREATE ROLE \(other); ALTER ROLE \(proxied.role.name) SUPERUSER")
+        defer { _ = try? setup.exec("ALTER ROLE \(proxied.role.name) NOSUPERUSER; DROP ROLE \(other)") }
+        let a = try proxied.connect()
+        let b = try proxied.connect()
+        // Inside a function, where Sluice's scan cannot see it.
+        try a.exec("DO $$BEGIN EXECUTE 'SET SESSION AUTHORIZATION \(other)'; END$$")
+        let pinned = try a.value("SELECT pg_backend_pid()")
+        for _ in 0..<4 {
+            #expect(try b.value("SELECT session_user") == proxied.role.name)
+            #expect(try b.value("SELECT pg_backend_pid()") != pinned)
+            #expect(try a.value("SELECT session_user") == other)
+        }
+        try a.exec("RESET SESSION AUTHORIZATION")
+        #expect(try servesOthers(pinned, a: a, b: b), "A's server should serve others once reset")
     }
 
     @Test("LISTEN pins the client, and its notifications arrive between its transactions")
