@@ -52,27 +52,23 @@ public struct SessionPins: OptionSet, Sendable, Hashable, CustomStringConvertibl
     /// Sluice's own check of the session failed: what the server holds is unknown.
     public static let unknown = SessionPins(rawValue: 1 << 7)
 
+    /// Which effect a check looks for to learn whether each pin holds (`SET ROLE` is among the settings).
+    private static let checkedByEffect: [(SessionEffects, SessionPins)] = [
+        (.settings, .role), (.listen, .listen), (.advisoryLock, .advisoryLock),
+        (.temporaryObject, .temporaryObject), (.holdCursor, .holdCursor), (.sqlPrepare, .sqlPrepare),
+    ]
+
     /// The pins a check covers when it looks for these effects.
     init(checkedBy effects: SessionEffects) {
         var pins: SessionPins = []
-        if effects.contains(.settings) { pins.insert(.role) }
-        if effects.contains(.listen) { pins.insert(.listen) }
-        if effects.contains(.advisoryLock) { pins.insert(.advisoryLock) }
-        if effects.contains(.temporaryObject) { pins.insert(.temporaryObject) }
-        if effects.contains(.holdCursor) { pins.insert(.holdCursor) }
-        if effects.contains(.sqlPrepare) { pins.insert(.sqlPrepare) }
+        for (effect, pin) in Self.checkedByEffect where effects.contains(effect) { pins.insert(pin) }
         self = pins
     }
 
     /// The effects a check must look for to learn whether these pins still hold.
     var effectsToRecheck: SessionEffects {
         var effects: SessionEffects = []
-        if contains(.role) { effects.insert(.settings) }
-        if contains(.listen) { effects.insert(.listen) }
-        if contains(.advisoryLock) { effects.insert(.advisoryLock) }
-        if contains(.temporaryObject) { effects.insert(.temporaryObject) }
-        if contains(.holdCursor) { effects.insert(.holdCursor) }
-        if contains(.sqlPrepare) { effects.insert(.sqlPrepare) }
+        for (effect, pin) in Self.checkedByEffect where contains(pin) { effects.insert(effect) }
         return effects
     }
 
@@ -761,7 +757,7 @@ public struct SessionCheck: Sendable {
             parts.append(
                 "SELECT name, setting FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'")
             for name in customNames {
-                let literal = "'" + name.replacingOccurrences(of: "'", with: "''") + "'"
+                let literal = sqlLiteral(name)
                 parts.append("SELECT \(literal), pg_catalog.current_setting(\(literal), true)")
             }
             parts.append(
@@ -845,14 +841,10 @@ extension SessionSettings {
         }
         var calls: [String] = []
         for (key, entry) in self where server[key]?.value != entry.value {
-            calls.append("pg_catalog.set_config(\(quoteLiteral(entry.name)), \(quoteLiteral(entry.value)), false)")
+            calls.append("pg_catalog.set_config(\(sqlLiteral(entry.name)), \(sqlLiteral(entry.value)), false)")
         }
         if !calls.isEmpty { sql += "SELECT " + calls.joined(separator: ", ") + ";" }
         return sql
-    }
-
-    private func quoteLiteral(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
     private func quoteIdentifier(_ name: String) -> String {
@@ -861,4 +853,9 @@ extension SessionSettings {
             .map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
             .joined(separator: ".")
     }
+}
+
+/// A string as an SQL literal, quotes doubled (Sluice's own queries run with standard_conforming_strings).
+func sqlLiteral(_ value: String) -> String {
+    "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
 }
