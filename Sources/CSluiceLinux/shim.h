@@ -15,8 +15,16 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <malloc.h>
 
 // Declared here because glibc hides them behind _GNU_SOURCE.
+// The layout of struct ucred, which SO_PEERCRED fills in.
+struct sluice_ucred {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+};
+
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 extern int pipe2(int pipefd[2], int flags);
 // The mask is a cpu_set_t, itself behind _GNU_SOURCE; callers pass a byte buffer of its size.

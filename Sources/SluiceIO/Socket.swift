@@ -213,6 +213,34 @@ public enum Socket {
         return describe(&storage).port
     }
 
+    /// The local end of a connected socket, as `SHOW CLIENTS` and `SHOW SERVERS` list it.
+    public static func localAddress(_ fd: Int32) -> PeerAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return describe(&storage)
+    }
+
+    /// The remote end of a connected socket.
+    public static func remoteAddress(_ fd: Int32) -> PeerAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return describe(&storage)
+    }
+
+    /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`); nil for other sockets.
+    public static func peerUserID(_ fd: Int32) -> uid_t? {
+        var credentials = sluice_ucred()
+        var length = socklen_t(MemoryLayout<sluice_ucred>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return credentials.uid
+    }
+
     static func describe(_ storage: inout sockaddr_storage) -> PeerAddress {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))

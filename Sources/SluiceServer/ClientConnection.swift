@@ -29,6 +29,8 @@ final class ClientConnection: Connection {
     var isCounted = false
     /// The startup packet named the database and user: log lines carry them from then on.
     private var isIdentified = false
+    /// The client logged in to the admin console (database `pgbouncer` or `sluice`) rather than to a pool.
+    var isAdminConsole = false
     /// The client speaks protocol 3.2: its cancel key is the 32-byte one (`CancelKey`).
     var hasExtendedCancelKey = false
     let connectedAt: Double
@@ -160,7 +162,7 @@ final class ClientConnection: Connection {
         case .awaitingWelcome, .closed:
             return
         case .ready:
-            processQueries()
+            if isAdminConsole { proxy.processAdminInput(self) } else { processQueries() }
         }
     }
 
@@ -182,7 +184,7 @@ final class ClientConnection: Connection {
 
     /// Gives the output a spare buffer of the loop when it holds none, before anything is written to it.
     /// Without one the first write allocates a buffer.
-    private func takeSpareOutput() {
+    func takeSpareOutput() {
         if output.capacity == 0, let spare = proxy.spareOutputs.popLast() { output = ByteBuffer(recycling: spare) }
     }
 
@@ -379,6 +381,29 @@ final class ClientConnection: Connection {
         scheduleDrive()
     }
 
+    /// Greets an admin console client: the console's own parameters, not a pool's.
+    func finishAdminLogin(parameters: [(String, String)]) {
+        takeSpareOutput()
+        output.writeAuthenticationOk()
+        for (name, value) in parameters { output.writeParameterStatus(name: name, value: value) }
+        if hasExtendedCancelKey {
+            output.writeBackendKeyData(
+                processID: cancelKey.processID,
+                secretKey: CancelKey.extended(
+                    processID: cancelKey.processID, secretKey: cancelKey.secretKey,
+                    secret: proxy.shared.cancelKeySecret))
+        } else {
+            output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
+        }
+        output.writeReadyForQuery(.idle)
+        state = .ready
+        startupParameters = []
+        lastActivity = proxy.coarseNow
+        if proxy.config.logConnections { logger.info("login", [("console", "admin")]) }
+        flushOrGone()
+        scheduleDrive()
+    }
+
     /// Builds what a login with this client's startup parameters sends before its cancel key: the
     /// welcome of the pool's first server, with the client's own values where it sent tracked ones.
     private func makeGreeting(welcome: [(name: String, value: String)]) -> LoginGreeting {
@@ -450,6 +475,11 @@ final class ClientConnection: Connection {
             if !server.tracker.clientRequestInFlight { server.requestStartedAt = Syscall.monotonicNow() }
             switch code {
             case .parse, .bind, .describe, .close:
+                if code == .parse {
+                    server.pendingStats.clientParses &+= 1
+                } else if code == .bind {
+                    server.pendingStats.binds &+= 1
+                }
                 guard tracksStatements else {
                     if tracksSession { noteSessionOfUntracked(code, header: header) }
                     break
@@ -476,6 +506,7 @@ final class ClientConnection: Connection {
             if (code == .parse || code == .query) && !server.holdsClientStatements && createsPreparedStatement(code) {
                 server.holdsClientStatements = true
             }
+            if code == .parse { server.pendingStats.serverParses &+= 1 }
             server.tracker.frontendMessageSent(code.rawValue)
             forwardMessage(totalLength: header.totalLength, into: &server.output)
         }

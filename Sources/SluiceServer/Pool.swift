@@ -27,6 +27,8 @@ final class Pool {
     }
     /// Clients, on any loop, that use this pool.
     var clientCount = 0
+    /// The console paused or killed the pool's database: clients wait, servers close once released.
+    var isPaused = false
     /// Seconds a client may wait for a server (`query_wait_timeout`, per user, database or global).
     var queryWaitTimeout: Double
     /// Seconds after which an idle server is closed (`server_lifetime`, per database or global).
@@ -37,6 +39,10 @@ final class Pool {
     var servers: [Int: ServerConnection] = [:]
     /// Totals since the pool was created, all loops together.
     var stats = PoolStats()
+    /// The totals when the current `stats_period` began, and the last whole period (its first and last
+    /// totals): the console's averages and percentiles describe that period, as PgBouncer's do.
+    var periodStart = PoolStats()
+    var lastPeriod: (from: PoolStats, to: PoolStats)?
     let logger: Logger
     /// Server parameters the database entry asks for at login (client_encoding, datestyle, timezone, …).
     let startupParameters: [(String, String)]

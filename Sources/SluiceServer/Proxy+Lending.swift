@@ -13,7 +13,7 @@ extension Proxy {
         let now = Syscall.monotonicNow()
         client.isWaitingForServer = true
         client.waitingSince = now
-        if paused {
+        if paused || pool.isPaused {
             pausedClients.append(client)
             return
         }
@@ -79,6 +79,7 @@ extension Proxy {
         }
         client.isWaitingForServer = false
         pool.stats.waitMicros &+= PoolStats.micros(now - client.waitingSince)
+        pool.stats.serverAssignments &+= 1
         server.client = client
         server.lentBefore = true
         client.server = server
@@ -295,9 +296,10 @@ extension Proxy {
             server.releaseWhenCancelsLand = true
             return
         }
-        if server.closeWhenReleased || paused || server.lifetimeReached(now) {
+        if server.closeWhenReleased || paused || pool.isPaused || server.lifetimeReached(now) {
             server.retire(
-                server.closeWhenReleased ? "marked for closing" : paused ? "pool paused" : "server_lifetime reached")
+                server.closeWhenReleased
+                    ? "marked for closing" : paused || pool.isPaused ? "pool paused" : "server_lifetime reached")
             serverRemoved(server)
             return
         }
@@ -350,6 +352,10 @@ extension Proxy {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         guard clients.removeValue(forKey: client.id) != nil else { return }
+        if client.isAdminConsole {
+            adminSessions[client.id] = nil
+            shared.adminWaits.removeAll { $0.clientID == client.id }
+        }
         takeByteCounts(of: client)
         shared.clientCount -= 1
         client.pool?.clientCount -= 1

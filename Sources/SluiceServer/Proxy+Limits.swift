@@ -133,7 +133,7 @@ extension Proxy {
     func offerFreedSlot(database: String, user: String) {
         let now = Syscall.monotonicNow()
         for key in limitState.caps.blockedPools(database: database, user: user) {
-            guard let pool = pools[key], pool.machine.needsServer, !paused else {
+            guard let pool = pools[key], pool.machine.needsServer, !paused, !pool.isPaused else {
                 limitState.caps.unblock(key, database: key.database, user: key.user)
                 continue
             }
@@ -166,7 +166,7 @@ extension Proxy {
     /// `server_login_retry`, and `min_pool_size`.
     func maintainPools(_ now: Double) {
         guard !paused else { return }
-        for pool in pools.values where pool.machine.needsServer {
+        for pool in pools.values where pool.machine.needsServer && !pool.isPaused {
             perform(pool.machine.openIfRoom(now: now), pool: pool)
         }
         // PgBouncer checks the minimum three times a second; so does Sluice.
@@ -174,7 +174,7 @@ extension Proxy {
         limitState.lastMinimumCheck = now
         // TODO: PgBouncer also creates the pool of a forced-user database with min_pool_size at startup; here
         // such a pool exists, and is kept warm, only from its first client on.
-        for pool in pools.values where pool.machine.minSize > 0 {
+        for pool in pools.values where pool.machine.minSize > 0 && !pool.isPaused {
             // PgBouncer keeps the minimum only for pools in use, or whose database forces a user.
             guard pool.hasForcedUser || pool.clientCount > 0 else { continue }
             let count = pool.machine.openForMinimum(now: now)

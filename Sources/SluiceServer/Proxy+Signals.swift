@@ -5,34 +5,16 @@ import SluiceIO
 /// Signals as PgBouncer defines them, and configuration reload.
 extension Proxy {
 
-    func handleSignal(_ signal: Int32, reload: () -> SluiceConfig?) {
+    func handleSignal(_ signal: Int32) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         switch signal {
         case SIGHUP:
-            logger.info("reloading configuration")
-            if let fresh = reload() { apply(fresh) }
-        case SIGTERM, SIGINT:
-            if shutdown != nil {
-                logger.info("second shutdown signal: exiting now")
-                return stopAll()
-            }
-            shutdown = signal == SIGTERM ? .waitForClients : .waitForTransactions
-            logger.info(
-                signal == SIGTERM
-                    ? "SIGTERM: no new clients; exiting once every client has disconnected"
-                    : "SIGINT: no new clients; exiting once in-flight transactions finish",
-                [("clients", String(shared.clientCount))])
-            for listener in listeners { listener.close() }
-            listeners.removeAll()
-            if shared.clientCount == 0 { return stopAll() }
-            if shutdown == .waitForTransactions {
-                everyLoop { proxy in
-                    for client in Array(proxy.clients.values) where client.server == nil || client.isLoggingIn {
-                        client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
-                    }
-                }
-            }
+            _ = reloadConfiguration()
+        case SIGTERM:
+            beginShutdown(.waitForClients, reason: "SIGTERM")
+        case SIGINT:
+            beginShutdown(.waitForTransactions, reason: "SIGINT")
         case SIGQUIT:
             logger.info("SIGQUIT: exiting now")
             stopAll()
@@ -40,28 +22,84 @@ extension Proxy {
             guard !paused else { return }
             paused = true
             logger.info("SIGUSR1: paused; clients wait for servers until SIGUSR2")
-            everyLoop { proxy in
-                for server in Array(proxy.servers.values) where server.isIdleInPool {
-                    if server.pool.machine.idleServerRetired(server.id) {
-                        server.retire("pool paused")
-                        proxy.serverRemoved(server)
-                    }
-                }
-            }
+            retireIdleServers(of: nil, reason: "pool paused")
         case SIGUSR2:
             guard paused else { return }
             paused = false
             logger.info("SIGUSR2: resumed")
-            everyLoop { proxy in
-                let waiting = proxy.pausedClients
-                proxy.pausedClients.removeAll()
-                for client in waiting where !client.isClosed {
-                    client.isWaitingForServer = false
-                    proxy.acquireServer(for: client)
-                }
-            }
+            resumeWaitingClients()
         default:
             break
+        }
+    }
+
+    /// Reads and applies the configuration again; returns the error that kept the running one. Lock held.
+    func reloadConfiguration() -> (any Error)? {
+        logger.info("reloading configuration")
+        guard let reload = shared.reload else { return nil }
+        do {
+            apply(try reload())
+            return nil
+        } catch {
+            logger.error("reload failed; keeping the running configuration", [("error", "\(error)")])
+            return error
+        }
+    }
+
+    /// Stops taking clients and lets Sluice exit as `mode` says (SIGTERM, SIGINT, the console's SHUTDOWN).
+    /// A second request exits at once. Lock held.
+    func beginShutdown(_ mode: ShutdownMode, reason: String) {
+        if shutdown != nil {
+            logger.info("second shutdown request: exiting now")
+            return stopAll()
+        }
+        shutdown = mode
+        logger.info(
+            mode == .waitForClients
+                ? "\(reason): no new clients; exiting once every client has disconnected"
+                : "\(reason): no new clients; exiting once in-flight transactions finish",
+            [("clients", String(shared.clientCount))])
+        everyLoop { proxy in
+            for listener in proxy.listeners { listener.close() }
+            proxy.listeners.removeAll()
+        }
+        if shared.clientCount == 0 { return stopAll() }
+        if mode == .waitForTransactions {
+            everyLoop { proxy in
+                for client in Array(proxy.clients.values) where client.server == nil || client.isLoggingIn {
+                    client.fail(.fatal(.adminShutdown, "Sluice is shutting down"))
+                }
+            }
+        }
+    }
+
+    /// Closes the idle servers of one database's pools (every pool for nil): a pause or a kill leaves no
+    /// server idle. Lock held.
+    func retireIdleServers(of database: String?, reason: String) {
+        everyLoop { proxy in
+            for server in Array(proxy.servers.values) where server.isIdleInPool {
+                guard database == nil || server.pool.key.database == database else { continue }
+                if server.pool.machine.idleServerRetired(server.id) {
+                    server.retire(reason)
+                    proxy.serverRemoved(server)
+                }
+            }
+        }
+    }
+
+    /// Lets the clients held by a pause ask for servers again. Lock held.
+    func resumeWaitingClients() {
+        everyLoop { proxy in
+            let waiting = proxy.pausedClients
+            proxy.pausedClients.removeAll()
+            for client in waiting where !client.isClosed {
+                if proxy.paused || client.pool?.isPaused == true {
+                    proxy.pausedClients.append(client)
+                    continue
+                }
+                client.isWaitingForServer = false
+                proxy.acquireServer(for: client)
+            }
         }
     }
 
@@ -109,16 +147,7 @@ extension Proxy {
                 pool.serverDatabase = dbname
                 pool.machine.targetChanged()
                 pool.lastLoginError = nil
-                for server in Array(pool.servers.values) {
-                    onDriver(of: server) { proxy in
-                        guard !server.isClosed else { return }
-                        server.closeWhenReleased = true
-                        if server.pool.machine.idleServerRetired(server.id) {
-                            server.retire("server address changed")
-                            proxy.serverRemoved(server)
-                        }
-                    }
-                }
+                markServersForClosing(pool, reason: "server address changed")
             }
         }
         var kept = fresh

@@ -15,6 +15,20 @@ extension Proxy {
         }
     }
 
+    /// Closes a `stats_period` for every pool: the period just ended becomes the one the console's averages
+    /// describe. Loop 0's tick calls this with the lock held.
+    func rollStatsPeriodIfDue(_ now: Double) {
+        if shared.statsPeriodStartedAt == 0 { shared.statsPeriodStartedAt = now }
+        let elapsed = now - shared.statsPeriodStartedAt
+        guard elapsed >= Double(max(1, config.statsPeriod)) else { return }
+        for pool in pools.values {
+            pool.lastPeriod = (pool.periodStart, pool.stats)
+            pool.periodStart = pool.stats
+        }
+        shared.lastStatsPeriodLength = elapsed
+        shared.statsPeriodStartedAt = now
+    }
+
     /// `log_stats`: every `stats_period` seconds, one line with the averages of the period across all
     /// pools, as PgBouncer writes it. Loop 0's tick calls this with the lock held.
     func logStatsIfDue(_ now: Double) {

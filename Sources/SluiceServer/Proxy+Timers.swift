@@ -12,6 +12,8 @@ extension Proxy {
         // The pools are shared: loop 0 looks after them, the other loops after their own connections.
         if index == 0 {
             logStatsIfDue(now)
+            rollStatsPeriodIfDue(now)
+            checkAdminWaits()
             for pool in pools.values where pool.queryWaitTimeout > 0 {
                 for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {
                     let limit = pool.queryWaitTimeout

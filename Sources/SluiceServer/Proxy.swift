@@ -41,6 +41,8 @@ public final class Proxy {
     /// authentication) may be at most this large, whatever `max_packet_size` says.
     let holdWholeLimit = 1 << 20
     var pausedClients: [ClientConnection] = []
+    /// This loop's admin console clients, by client id (Proxy+Admin.swift).
+    var adminSessions: [Int: AdminSession] = [:]
     var lastClientScan: Double = 0
     var signals: SignalSource?
     /// The id of the client whose own request for a server is being handled right now; 0 for none. An id
@@ -188,10 +190,10 @@ public final class Proxy {
 
     /// Runs this loop until shutdown. Only loop 0 takes `signals` (they must already be blocked with
     /// `SignalSource.block`).
-    func run(signals wanted: [Int32]?, reload: @escaping () -> SluiceConfig?) throws {
+    func run(signals wanted: [Int32]?) throws {
         if let wanted {
             signals = try SignalSource(signals: wanted, loop: loop) { [unowned self] signal in
-                handleSignal(signal, reload: reload)
+                handleSignal(signal)
             }
         }
         loop.onTick = { [unowned self] now in tick(now) }
@@ -260,20 +262,37 @@ public final class Proxy {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         let name = client.database
-        if name == "pgbouncer" || name == "sluice" {
-            // TODO: the admin console; until it exists the name is refused rather than routed anywhere.
-            return client.refuse(.fatal(.featureNotSupported, "the admin console is not available in this build"))
-        }
+        if name == "pgbouncer" || name == "sluice" { return startAdminLogin(client) }
         guard let database = config.databases[name] ?? config.databases["*"] else {
             return client.refuse(.fatal(.invalidCatalogName, "no such database: \(name)"))
         }
+        if shared.disabledDatabases.contains(name) {
+            return client.refuse(
+                .fatal(
+                    .cannotConnectNow, "database \(name) is disabled", hint: "an operator ran DISABLE; ENABLE lifts it")
+            )
+        }
         if let refusal = admitClient(client, database: database) { return client.refuse(refusal) }
+        let login: ClientAuthentication
+        switch authentication(for: client) {
+        case .success(let made): login = made
+        case .failure(let refusal): return client.refuse(refusal)
+        }
+        client.pool = pool(for: client, database: database)
+        client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
+        issueCancelKey(to: client)
+        client.pool?.clientCount += 1
+        client.beginAuthentication(login)
+    }
+
+    /// How the client proves who it is, by `auth_type` and the user's secret in the auth_file.
+    func authentication(for client: ClientConnection) -> Result<ClientAuthentication, ErrorFields> {
         var secret = config.userList.users[client.user]
         let method: ClientAuthMethod
         switch config.authType {
         case .trust, .any:
             if config.authType == .trust, !config.userList.users.isEmpty, secret == nil {
-                return client.refuse(.fatal(.invalidAuthorizationSpecification, "no such user: \(client.user)"))
+                return .failure(.fatal(.invalidAuthorizationSpecification, "no such user: \(client.user)"))
             }
             method = .trust
         case .plain:
@@ -286,19 +305,19 @@ public final class Proxy {
                 client.logger.warning("user has an md5 secret, which cannot check a SCRAM login")
             }
         default:
-            return client.refuse(.fatal(.featureNotSupported, "auth_type \(config.authType) is not supported"))
+            return .failure(.fatal(.featureNotSupported, "auth_type \(config.authType) is not supported"))
         }
         if method == .scram, case .plain(let password)? = secret {
             secret = .scram(verifier(user: client.user, password: password))
         }
-        client.pool = pool(for: client, database: database)
-        client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
+        return .success(
+            ClientAuthentication(user: client.user, method: method, secret: secret, mockSecret: mockSecret))
+    }
+
+    func issueCancelKey(to client: ClientConnection) {
         let key = allocateCancelKey()
         client.cancelKey = key
         cancelKeys[key.processID] = client.id
-        client.pool?.clientCount += 1
-        client.beginAuthentication(
-            ClientAuthentication(user: client.user, method: method, secret: secret, mockSecret: mockSecret))
     }
 
     /// A SCRAM verifier for a plain auth_file password, computed once per password rather than once per
@@ -328,7 +347,9 @@ public final class Proxy {
     func clientAuthenticated(_ client: ClientConnection, keys: SCRAMKeys?) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
+        if client.isAdminConsole { return adminLoggedIn(client) }
         guard let pool = client.pool else { return client.refuse(.fatal(.internalError, "no pool")) }
+        pool.stats.logins &+= 1
         if let keys, pool.serverUser == client.user {
             switch pool.credential {
             case .none, .scramKeys: pool.credential = .scramKeys(keys)
@@ -364,6 +385,7 @@ public final class Proxy {
             queryWaitTimeout: user?.queryWaitTimeout ?? database.queryWaitTimeout ?? config.queryWaitTimeout,
             serverLifetime: database.serverLifetime ?? config.serverLifetime, startupParameters: startup, logger: logger
         )
+        pool.isPaused = shared.pausedDatabases.contains(key.database)
         pools[key] = pool
         configureLimits(pool, database: database, user: user, config: config)
         pool.logger.debug("pool created", [("pool_mode", mode.rawValue), ("pool_size", String(size))])

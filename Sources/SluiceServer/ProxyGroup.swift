@@ -30,13 +30,16 @@ public final class ProxyGroup {
     }
 
     /// Runs every loop until shutdown. Signals must already be blocked (`SignalSource.block`).
-    public func run(signals: [Int32], reload: @escaping () -> SluiceConfig?) throws {
+    /// `reload` reads the configuration again (SIGHUP, the console's RELOAD); what it throws is reported and
+    /// the running configuration kept.
+    public func run(signals: [Int32], reload: @escaping () throws -> SluiceConfig) throws {
+        shared.reload = reload
         var threads: [NativeThread] = []
         for worker in workers.dropFirst() {
             threads.append(
                 try NativeThread {
                     do {
-                        try worker.run(signals: nil, reload: { nil })
+                        try worker.run(signals: nil)
                     } catch {
                         worker.logger.error("event loop failed", [("error", "\(error)")])
                     }
@@ -46,6 +49,6 @@ public final class ProxyGroup {
             workers[0].stopAll()
             for thread in threads { thread.join() }
         }
-        try workers[0].run(signals: signals, reload: reload)
+        try workers[0].run(signals: signals)
     }
 }

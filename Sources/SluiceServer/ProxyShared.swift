@@ -16,6 +16,16 @@ final class ProxyShared: @unchecked Sendable {
     /// Cancel keys Sluice issued, to the id of the client holding each.
     var cancelKeys: [Int32: Int] = [:]
     var paused = false
+    /// Databases paused, disabled or killed from the admin console, by the name clients use.
+    var pausedDatabases: Set<String> = []
+    var disabledDatabases: Set<String> = []
+    /// Admin console commands that answer once something has happened (PAUSE, WAIT_CLOSE).
+    var adminWaits: [AdminWait] = []
+    /// When the current `stats_period` began, and how long the last whole one lasted (Proxy+Stats.swift).
+    var statsPeriodStartedAt: Double = 0
+    var lastStatsPeriodLength: Double = 0
+    /// Reads the configuration again; nil until the loops run.
+    var reload: (() throws -> SluiceConfig)?
     var shutdown: ShutdownMode?
     /// Clients connected to any loop, for `max_client_conn`.
     var clientCount = 0

@@ -293,6 +293,7 @@ final class ServerConnection: Connection {
                 skipped(tracker.errorReceived())
                 sluiceRequestFailed(fields, owner: owner)
             case .errorResponse:
+                pendingStats.errors &+= 1
                 skipped(tracker.errorReceived())
                 if let client { forwardMessage(totalLength: header.totalLength, into: &client.output) }
             default:
@@ -589,6 +590,7 @@ final class ServerConnection: Connection {
         output.writeClose(statement: name)
         tracker.completionSent(.hidden)
         output.write(bytes: statement.parseMessage)
+        pendingStats.serverParses &+= 1
         if !tracker.completionSent(request) { skipped([request]) }
     }
 
@@ -601,6 +603,7 @@ final class ServerConnection: Connection {
             output.writeClose(statement: name)
             tracker.completionSent(.hidden)
             output.write(bytes: statement.parseMessage)
+            pendingStats.serverParses &+= 1
             tracker.completionSent(.hidden)
             output.writeSync()
             tracker.sluiceSyncSent(.prepareToDeallocate)

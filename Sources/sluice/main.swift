@@ -5,7 +5,7 @@ import SluiceServer
 
 // The executable only wires things together: arguments, config, signals, logging.
 
-let version = "1.25.0-sluice.0.1"
+let version = SluiceVersion.full
 let usage = """
     usage: sluice [config-file]          run in the foreground (no file: configure from the environment)
            sluice --check [config-file]  validate the configuration and exit
@@ -113,14 +113,7 @@ do {
     runLogger.info(
         "sluice started",
         [("version", version), ("config", configPath ?? "(environment)"), ("workers", String(proxy.loopCount))])
-    try proxy.run(signals: handledSignals) {
-        do {
-            return try loadConfig()
-        } catch {
-            runLogger.error("reload failed; keeping the running configuration", [("error", "\(error)")])
-            return nil
-        }
-    }
+    try proxy.run(signals: handledSignals, reload: loadConfig)
     runLogger.info("sluice stopped")
 } catch {
     runLogger.error("fatal", [("error", "\(error)")])

@@ -36,6 +36,10 @@ struct ConfigClassificationTests {
         var config = try parseConfig(text + "listen_addr = 127.0.0.1\n")
         config.warnings = []
         config.sourceFile = nil
+        // What SHOW CONFIG shows: every key as written.
+        #expect(config.settingValues.count == ConfigKey.all.count { $0.kind == .implemented })
+        #expect(config.settingValues["default_pool_size"] == "20")
+        config.settingValues = [:]
         var expected = SluiceConfig.pgbouncerDefaults
         expected.listenAddresses = ["127.0.0.1"]
         #expect(config == expected)

@@ -96,6 +96,7 @@ struct ConfigTypicalFileTests {
         expected.listenAddresses = ["127.0.0.1"]
         expected.sourceFile = "/etc/sluice/sluice.ini"
         expected.warnings = config.warnings
+        expected.settingValues = ["listen_addr": "127.0.0.1"]
         #expect(config == expected)
         #expect(config.maxClientConn == 100)
         #expect(config.defaultPoolSize == 20)

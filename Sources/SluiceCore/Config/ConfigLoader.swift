@@ -27,6 +27,24 @@ struct ConfigLoader {
         config.sourceFile = file
     }
 
+    /// A loader that changes one setting of a configuration already loaded (the console's `SET`).
+    init(changing config: SluiceConfig) {
+        self.config = config
+    }
+
+    /// Sets one main-section key of the configuration this loader started from, as a file line would, and
+    /// refuses keys that only a restart changes.
+    mutating func set(_ name: String, to value: String, origin: String) throws(ConfigError) -> SluiceConfig {
+        try collect(key: name, value: value, file: origin, line: 0)
+        guard let setting = settings[name.lowercased()] else { return config }
+        guard setting.key.reloadable else {
+            throw ConfigError(file: origin, line: nil, message: "\(setting.key.name) changes only on restart")
+        }
+        try apply(setting)
+        config.settingValues[setting.key.name] = value
+        return config
+    }
+
     /// Applies every line, then the collected main-section settings, then loads the auth_file.
     mutating func load(_ lines: [IniLine], readFile: (String) throws -> String) throws(ConfigError) -> SluiceConfig {
         for line in lines {
@@ -55,6 +73,7 @@ struct ConfigLoader {
         for name in settingOrder {
             guard let setting = settings[name] else { continue }
             try apply(setting)
+            config.settingValues[name] = setting.value
         }
         if let authFile = config.authFile {
             let origin = settings["auth_file"]

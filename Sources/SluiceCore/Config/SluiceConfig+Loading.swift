@@ -33,6 +33,13 @@ extension SluiceConfig {
         return config
     }
 
+    /// This configuration with one main-section key set to `value`, as the admin console's `SET` does it.
+    /// Only keys a reload may change are accepted; the result is applied like a reload.
+    public func setting(_ name: String, to value: String) throws(ConfigError) -> SluiceConfig {
+        var loader = ConfigLoader(changing: self)
+        return try loader.set(name, to: value, origin: "SET")
+    }
+
     /// The sidecar config: no file, one database and one SCRAM user from `DATABASE_URL`.
     public static func fromEnvironment(_ environment: [String: String]) throws(ConfigError) -> SluiceConfig {
         guard let url = nonEmpty(environment["DATABASE_URL"]) else {
@@ -69,35 +76,41 @@ extension SluiceConfig {
                 throw fail("DB_POOL_MAX", "= '\(text)' must be a non-negative integer (0 means unlimited)")
             }
             defaultPoolSize = size
+            settingValues["default_pool_size"] = text
         }
         if let text = Self.nonEmpty(environment["DB_IDLE_TIMEOUT"]) {
             guard let seconds = ConfigValue.seconds(text) else {
                 throw fail("DB_IDLE_TIMEOUT", "= '\(text)' must be a non-negative number of seconds")
             }
             serverIdleTimeout = seconds
+            settingValues["server_idle_timeout"] = text
         }
         if let text = Self.nonEmpty(environment["DB_CONNECT_TIMEOUT"]) {
             guard let seconds = ConfigValue.seconds(text) else {
                 throw fail("DB_CONNECT_TIMEOUT", "= '\(text)' must be a non-negative number of seconds")
             }
             serverConnectTimeout = seconds
+            settingValues["server_connect_timeout"] = text
         }
         if let text = Self.nonEmpty(environment["LISTEN_ADDR"]) {
             let addresses = ConfigValue.list(text)
             guard !addresses.isEmpty else { throw fail("LISTEN_ADDR", "= '\(text)' names no address") }
             listenAddresses = addresses
+            settingValues["listen_addr"] = text
         }
         if let text = Self.nonEmpty(environment["LISTEN_PORT"]) {
             guard let port = Int(text), (1...65535).contains(port) else {
                 throw fail("LISTEN_PORT", "= '\(text)' must be a port number in 1...65535")
             }
             listenPort = port
+            settingValues["listen_port"] = text
         }
         if let text = Self.nonEmpty(environment["DB_POOL_MODE"]) {
             guard let mode = PoolMode(rawValue: text.lowercased()) else {
                 throw fail("DB_POOL_MODE", "= '\(text)' must be session, transaction or statement")
             }
             poolMode = mode
+            settingValues["pool_mode"] = text
         }
     }
 

@@ -116,6 +116,9 @@ public struct SluiceConfig: Sendable, Equatable {
     public var serverFastClose = false
     /// Server and client caps, reserve and minimum pools, idle-server order (see ``PoolLimits``).
     public var poolLimits = PoolLimits()
+    /// Main-section settings as the file, the environment or the console's `SET` wrote them, by key: what
+    /// `SHOW CONFIG` shows (keys not here show their default).
+    public var settingValues: [String: String] = [:]
 
     /// The settings of a file that sets nothing: PgBouncer's defaults.
     public static let pgbouncerDefaults = SluiceConfig(

@@ -14,6 +14,18 @@ public struct PoolStats: Equatable, Sendable {
     public var queryMicros: UInt64 = 0
     /// Time clients spent waiting for a server.
     public var waitMicros: UInt64 = 0
+    /// Times a server was lent to a client.
+    public var serverAssignments: UInt64 = 0
+    /// Parse messages clients sent, and Parse messages that reached servers (a tracked statement is parsed
+    /// once per server that needs it, whatever the client sends).
+    public var clientParses: UInt64 = 0
+    public var serverParses: UInt64 = 0
+    /// Bind messages clients sent.
+    public var binds: UInt64 = 0
+    /// Clients that logged in.
+    public var logins: UInt64 = 0
+    /// ErrorResponses that reached clients.
+    public var errors: UInt64 = 0
 
     public init() {}
 
@@ -25,6 +37,21 @@ public struct PoolStats: Equatable, Sendable {
         lhs.transactionMicros &+= rhs.transactionMicros
         lhs.queryMicros &+= rhs.queryMicros
         lhs.waitMicros &+= rhs.waitMicros
+        lhs.serverAssignments &+= rhs.serverAssignments
+        lhs.clientParses &+= rhs.clientParses
+        lhs.serverParses &+= rhs.serverParses
+        lhs.binds &+= rhs.binds
+        lhs.logins &+= rhs.logins
+        lhs.errors &+= rhs.errors
+    }
+
+    /// The twelve statistics in the order of PgBouncer's `SHOW STATS_TOTALS` columns
+    /// (``AdminColumns/statNames``).
+    public var pgbouncerTotals: [UInt64] {
+        [
+            serverAssignments, transactions, queries, received, sent, transactionMicros, queryMicros, waitMicros,
+            clientParses, serverParses, binds, logins,
+        ]
     }
 
     /// Whole microseconds in `seconds`, never negative (clocks of different loops are read at different
@@ -47,7 +74,12 @@ public struct PoolStats: Equatable, Sendable {
             sentPerSecond: perSecond(sent &- earlier.sent),
             transactionMicros: transactions == 0 ? 0 : (transactionMicros &- earlier.transactionMicros) / transactions,
             queryMicros: queries == 0 ? 0 : (queryMicros &- earlier.queryMicros) / queries,
-            waitMicrosPerSecond: perSecond(waitMicros &- earlier.waitMicros))
+            waitMicrosPerSecond: perSecond(waitMicros &- earlier.waitMicros),
+            serverAssignmentsPerSecond: perSecond(serverAssignments &- earlier.serverAssignments),
+            clientParsesPerSecond: perSecond(clientParses &- earlier.clientParses),
+            serverParsesPerSecond: perSecond(serverParses &- earlier.serverParses),
+            bindsPerSecond: perSecond(binds &- earlier.binds),
+            loginsPerSecond: perSecond(logins &- earlier.logins))
     }
 
     public struct Averages: Equatable, Sendable {
@@ -58,6 +90,20 @@ public struct PoolStats: Equatable, Sendable {
         public var transactionMicros: UInt64
         public var queryMicros: UInt64
         public var waitMicrosPerSecond: UInt64
+        public var serverAssignmentsPerSecond: UInt64 = 0
+        public var clientParsesPerSecond: UInt64 = 0
+        public var serverParsesPerSecond: UInt64 = 0
+        public var bindsPerSecond: UInt64 = 0
+        public var loginsPerSecond: UInt64 = 0
+
+        /// The twelve averages in the order of ``AdminColumns/statNames``, as `SHOW STATS_AVERAGES` shows them.
+        public var pgbouncerAverages: [UInt64] {
+            [
+                serverAssignmentsPerSecond, transactionsPerSecond, queriesPerSecond, receivedPerSecond,
+                sentPerSecond, transactionMicros, queryMicros, waitMicrosPerSecond, clientParsesPerSecond,
+                serverParsesPerSecond, bindsPerSecond, loginsPerSecond,
+            ]
+        }
     }
 }
 

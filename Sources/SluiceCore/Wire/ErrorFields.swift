@@ -1,5 +1,5 @@
 /// The fields of an ErrorResponse or NoticeResponse that Sluice reads or writes.
-public struct ErrorFields: Sendable, Equatable, CustomStringConvertible {
+public struct ErrorFields: Error, Sendable, Equatable, CustomStringConvertible {
     public var severity: String
     public var sqlState: String
     public var message: String
@@ -71,6 +71,11 @@ public enum SQLState: String, Sendable {
     case programLimitExceeded = "54000"
     case internalError = "XX000"
     case insufficientPrivilege = "42501"
+    case syntaxError = "42601"
+    case objectNotInPrerequisiteState = "55000"
+    case invalidParameterValue = "22023"
+    case configFileError = "F0000"
+    case undefinedObject = "42704"
     case duplicatePreparedStatement = "42P05"
     case invalidSQLStatementName = "26000"
     case inFailedSQLTransaction = "25P02"

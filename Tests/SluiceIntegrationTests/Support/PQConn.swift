@@ -130,6 +130,10 @@ final class PQConn {
         return PQtransactionStatus(handle)
     }
 
+    /// The column names and type OIDs of the last result, and its command tag.
+    private(set) var lastColumns: [(name: String, type: UInt32)] = []
+    private(set) var lastCommandTag = ""
+
     /// Runs one or more statements with the simple query protocol; returns the last result's rows.
     @discardableResult
     func exec(_ sql: String) throws -> [[String?]] {
@@ -278,6 +282,10 @@ final class PQConn {
 
     private func rows(of result: OpaquePointer) throws -> [[String?]] {
         defer { PQclear(result) }
+        lastColumns = (0..<PQnfields(result)).map { column in
+            (String(cString: PQfname(result, column)), UInt32(PQftype(result, column)))
+        }
+        lastCommandTag = String(cString: PQcmdStatus(result))
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
             return []

@@ -11,7 +11,8 @@ final class ProxiedDatabase {
     let sluice: SluiceProcess
 
     /// - Parameters:
-    ///   - settings: keys for the `[sluice]` section, over `TestConfig.ini`'s defaults.
+    ///   - settings: keys for the `[sluice]` section, over `TestConfig.ini`'s defaults; `@ROLE@` in a value
+    ///     stands for the role's name (for `admin_users` and `stats_users`).
     ///   - poolSize: the database's `pool_size`.
     ///   - connectionLimit: the role's `CONNECTION LIMIT` on PostgreSQL, to prove the pool's bound.
     ///   - databaseExtra: more `key=value` pairs for the `[databases]` entry.
@@ -28,7 +29,11 @@ final class ProxiedDatabase {
             cluster, dbname: database,
             extra: databaseExtra.merging(["pool_size": String(poolSize)]) { old, _ in old })
         sluice = try SluiceProcess(
-            config: { port in TestConfig.ini(port: port, databases: [database: entry], settings: settings) },
+            config: { port in
+                TestConfig.ini(
+                    port: port, databases: [database: entry],
+                    settings: settings.mapValues { $0.replacingOccurrences(of: "@ROLE@", with: role.name) })
+            },
             userlist: TestConfig.userlist([(role.name, role.password)]))
         self.cluster = cluster
         self.role = role

@@ -1,0 +1,364 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// The admin console through libpq: PgBouncer's views with PgBouncer's columns, and its commands.
+@Suite("Admin console")
+struct AdminConsoleTests {
+    /// Type OIDs the console uses.
+    static let text: UInt32 = 25
+    static let int4: UInt32 = 23
+    static let int8: UInt32 = 20
+    static let numeric: UInt32 = 1700
+
+    /// PgBouncer 1.25's columns, written out here from its source rather than taken from Sluice's table, so
+    /// a mistake in either shows up.
+    static let expectedColumns: [String: [(String, UInt32)]] = {
+        func columns(_ names: String, _ format: String) -> [(String, UInt32)] {
+            let split = names.split(separator: " ").map(String.init)
+            precondition(split.count == format.count)
+            return zip(split, format).map { name, letter in
+                (name, ["s": text, "i": int4, "q": int8, "N": numeric, "T": text][letter]!)
+            }
+        }
+        let connection =
+            "type user database replication state addr port local_addr local_port connect_time request_time wait "
+            + "wait_us close_needed ptr link remote_pid tls application_name prepared_statements id"
+        let stats =
+            "server_assignment_count xact_count query_count bytes_received bytes_sent xact_time query_time wait_time "
+            + "client_parse_count server_parse_count bind_count client_login_count"
+        let statsColumns =
+            "database total_server_assignment_count total_xact_count total_query_count total_received total_sent "
+            + "total_xact_time total_query_time total_wait_time total_client_parse_count total_server_parse_count "
+            + "total_bind_count total_client_login_count avg_server_assignment_count avg_xact_count "
+            + "avg_query_count avg_recv avg_sent avg_xact_time avg_query_time avg_wait_time "
+            + "avg_client_parse_count avg_server_parse_count avg_bind_count avg_client_login_count"
+        return [
+            "pools": columns(
+                "database user cl_active cl_waiting cl_active_cancel_req cl_waiting_cancel_req sv_active "
+                    + "sv_active_cancel sv_being_canceled sv_idle sv_used sv_tested sv_login maxwait maxwait_us "
+                    + "pool_mode load_balance_hosts", "ssiiiiiiiiiiiiiss"),
+            "clients": columns(connection, "ssssssisiTTiiississii"),
+            "servers": columns(connection, "ssssssisiTTiiississii"),
+            "databases": columns(
+                "name host port database force_user pool_size min_pool_size reserve_pool_size server_lifetime "
+                    + "pool_mode load_balance_hosts max_connections current_connections max_client_connections "
+                    + "current_client_connections paused disabled", "ssissiiiissiiiiii"),
+            "users": columns(
+                "name pool_size reserve_pool_size pool_mode max_user_connections current_connections "
+                    + "max_user_client_connections current_client_connections", "ssssiiii"),
+            "stats": columns(statsColumns, "s" + String(repeating: "N", count: 24)),
+            "stats_totals": columns("database " + stats, "s" + String(repeating: "N", count: 12)),
+            "stats_averages": columns(
+                "database server_assignment_count xact_count query_count bytes_received bytes_sent xact_time "
+                    + "query_time wait_time avg_client_parse_count avg_server_parse_count avg_bind_count "
+                    + "avg_client_login_count", "s" + String(repeating: "N", count: 12)),
+            "totals": columns("name value", "sN"),
+            "lists": columns("list items", "si"),
+            "mem": columns("name size used free memtotal", "siiii"),
+            "config": columns("key value default changeable", "ssss"),
+            "state": columns("key value", "ss"),
+            "version": columns("version", "s"),
+            "peers": columns("peer_id host port pool_size", "isii"),
+            "peer_pools": columns(
+                "peer_id cl_active_cancel_req cl_waiting_cancel_req sv_active_cancel sv_login", "iiiii"),
+            "dns_hosts": columns("hostname ttl addrs", "sqs"),
+            "dns_zones": columns("zonename serial count", "sqi"),
+            "sockets": columns(
+                connection + " recv_pos pkt_pos pkt_remain send_pos send_remain pkt_avail send_avail",
+                "ssssssisiTTiiississii" + "iiiiiii"),
+        ]
+    }()
+
+    static func console(_ proxied: ProxiedDatabase) throws -> PQConn {
+        try PQConn.connect(
+            port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password, dbname: "pgbouncer")
+    }
+
+    @Test("every PgBouncer SHOW view has PgBouncer 1.25's column names, order and types")
+    func columnsMatchPgBouncer() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let admin = try Self.console(proxied)
+        let client = try proxied.connect()
+        #expect(try client.value("SELECT 1") == "1")
+        #expect(admin.parameterStatus("server_version") == "1.25.2/bouncer")
+        for (view, expected) in Self.expectedColumns.sorted(by: { $0.key < $1.key }) {
+            _ = try admin.exec("SHOW \(view.uppercased())")
+            let got = admin.lastColumns
+            #expect(got.map(\.name) == expected.map(\.0), "SHOW \(view)")
+            #expect(got.map(\.type) == expected.map(\.1), "SHOW \(view) types")
+        }
+        // SHOW ACTIVE_SOCKETS shares SOCKETS' columns; Sluice's own views answer too.
+        for view in ["active_sockets", "backends", "latency", "help"] { _ = try admin.exec("show \(view);") }
+        #expect(try admin.value("SHOW VERSION")?.hasPrefix("PgBouncer 1.25.2") == true)
+    }
+
+    @Test("the views describe what is happening: a pool with its client and server, the stats of the queries")
+    func viewsDescribeTheTraffic() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let client = try proxied.connect(extra: ["application_name": "viewer"])
+        _ = try client.exec("BEGIN")
+        _ = try client.exec("SELECT 1")
+        let admin = try Self.console(proxied)
+        func rows(_ view: String) throws -> [[String: String?]] {
+            let table = try admin.exec("SHOW \(view)")
+            let names = admin.lastColumns.map(\.name)
+            return table.map { Dictionary(uniqueKeysWithValues: zip(names, $0)) }
+        }
+        let pools = try rows("POOLS")
+        let pool = try #require(pools.first { $0["database"] == proxied.database })
+        #expect(pool["user"] == proxied.role.name)
+        #expect(pool["cl_active"] == "1" && pool["sv_active"] == "1" && pool["pool_mode"] == "transaction", "\(pool)")
+        let clients = try rows("CLIENTS")
+        let mine = try #require(clients.first { $0["application_name"] == "viewer" })
+        #expect(mine["state"] == "active" && mine["database"] == proxied.database, "\(mine)")
+        let servers = try rows("SERVERS")
+        let server = try #require(servers.first { $0["database"] == proxied.database })
+        #expect(server["link"] == mine["ptr"] && server["state"] == "active", "\(server) \(mine)")
+        let pids = try proxied.serverPIDs()
+        #expect(pids.map(String.init).contains(server["remote_pid"]!!), "\(server) \(pids)")
+        _ = try client.exec("COMMIT")
+        #expect(try rows("SERVERS").first { $0["database"] == proxied.database }?["state"] == "idle")
+        let databases = try rows("DATABASES")
+        let database = try #require(databases.first { $0["name"] == proxied.database })
+        #expect(database["pool_size"] == "2" && database["current_connections"] == "1", "\(database)")
+        #expect(databases.contains { $0["name"] == "pgbouncer" })
+        let totals = try #require(try rows("STATS_TOTALS").first { $0["database"] == proxied.database })
+        #expect(totals["xact_count"] == "1" && totals["query_count"] == "3", "\(totals)")
+        // The pool's first login borrowed a server to learn the welcome, then the transaction got one.
+        #expect(totals["client_login_count"] == "1" && totals["server_assignment_count"] == "2", "\(totals)")
+        let lists = Dictionary(uniqueKeysWithValues: try admin.exec("SHOW LISTS").map { ($0[0]!, $0[1]!) })
+        #expect(lists["pools"] == "1" && lists["used_servers"] == "1" && lists["used_clients"] == "2", "\(lists)")
+        let config = try rows("CONFIG")
+        #expect(config.first { $0["key"] == "default_pool_size" }?["value"] == "5")
+        #expect(config.map { $0["key"]!! } == config.map { $0["key"]!! }.sorted())
+        let state = Dictionary(uniqueKeysWithValues: try admin.exec("SHOW STATE").map { ($0[0]!, $0[1]!) })
+        #expect(state == ["active": "yes", "paused": "no", "suspended": "no"])
+        let backends = try rows("BACKENDS")
+        #expect(backends.first?["role"] == "primary" && backends.first?["state"] == "up", "\(backends)")
+    }
+
+    @Test("PAUSE answers only once the server running a transaction is released; RESUME lets waiting clients on")
+    func pauseWaitsForTransactions() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let busy = try proxied.connect()
+        _ = try busy.exec("BEGIN")
+        _ = try busy.exec("SELECT 1")
+        let admin = try Self.console(proxied)
+        let pauseResult = Mutex<String?>(nil)
+        let (port, user, password) = (proxied.sluice.port, proxied.role.name, proxied.role.password)
+        let pauser = Thread {
+            let outcome: String
+            do {
+                let console = try PQConn.connect(port: port, user: user, password: password, dbname: "pgbouncer")
+                _ = try console.exec("PAUSE")
+                outcome = console.lastCommandTag
+            } catch {
+                outcome = "failed: \(error)"
+            }
+            pauseResult.withLock { $0 = outcome }
+        }
+        pauser.start()
+        sleep(for: .seconds(1))
+        #expect(pauseResult.withLock { $0 } == nil, "PAUSE must wait for the open transaction")
+        #expect(try admin.exec("SHOW STATE").first { $0[0] == "paused" }?[1] == "yes")
+        _ = try busy.exec("COMMIT")
+        #expect(waitUntil(timeout: .seconds(5)) { pauseResult.withLock { $0 } != nil })
+        #expect(pauseResult.withLock { $0 } == "PAUSE")
+        #expect(try proxied.serverPIDs().isEmpty, "a paused Sluice holds no servers")
+
+        // A query sent while paused waits, and runs after RESUME.
+        let waited = Mutex<String?>(nil)
+        let database = proxied.database
+        let waiter = Thread {
+            let outcome: String
+            do {
+                let connection = try PQConn.connect(port: port, user: user, password: password, dbname: database)
+                outcome = try connection.value("SELECT 'after resume'") ?? "NULL"
+            } catch {
+                outcome = "failed: \(error)"
+            }
+            waited.withLock { $0 = outcome }
+        }
+        waiter.start()
+        sleep(for: .seconds(1))
+        #expect(waited.withLock { $0 } == nil)
+        _ = try admin.exec("RESUME")
+        #expect(admin.lastCommandTag == "RESUME")
+        #expect(waitUntil(timeout: .seconds(5)) { waited.withLock { $0 } != nil })
+        #expect(waited.withLock { $0 } == "after resume")
+        #expect(try busy.value("SELECT 2") == "2")
+    }
+
+    @Test("a PAUSE still waiting when another admin resumes is answered with an error, not left hanging")
+    func resumeAnswersPendingPause() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let busy = try proxied.connect()
+        _ = try busy.exec("BEGIN")
+        let (port, user, password, database) = (
+            proxied.sluice.port, proxied.role.name, proxied.role.password, proxied.database
+        )
+        let pauseResult = Mutex<String?>(nil)
+        let pauser = Thread {
+            let outcome: String
+            do {
+                let console = try PQConn.connect(port: port, user: user, password: password, dbname: "pgbouncer")
+                _ = try console.exec("PAUSE \(database)")
+                outcome = console.lastCommandTag
+            } catch {
+                outcome = "failed: \(error)"
+            }
+            pauseResult.withLock { $0 = outcome }
+        }
+        pauser.start()
+        sleep(for: .seconds(1))
+        let admin = try Self.console(proxied)
+        _ = try admin.exec("RESUME \(database)")
+        #expect(waitUntil(timeout: .seconds(5)) { pauseResult.withLock { $0 } != nil })
+        #expect(pauseResult.withLock { $0 }?.contains("canceled") == true, "\(pauseResult.withLock { $0 } ?? "")")
+        #expect(throws: PQError.self) { try admin.exec("RESUME \(database)") }
+        _ = try busy.exec("COMMIT")
+    }
+
+    @Test("KILL drops the database's clients at once and holds new ones until RESUME; KILL_CLIENT drops one")
+    func killAndKillClient() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let victim = try proxied.connect(extra: ["application_name": "victim"])
+        #expect(try victim.value("SELECT 1") == "1")
+        let admin = try Self.console(proxied)
+        let clients = try admin.exec("SHOW CLIENTS")
+        let names = admin.lastColumns.map(\.name)
+        let idColumn = try #require(names.firstIndex(of: "id"))
+        let appColumn = try #require(names.firstIndex(of: "application_name"))
+        let id = try #require(clients.first { $0[appColumn] == "victim" }?[idColumn] ?? nil)
+        _ = try admin.exec("KILL_CLIENT \(id)")
+        #expect(admin.lastCommandTag == "KILL_CLIENT")
+        #expect(throws: PQError.self) { try victim.exec("SELECT 1") }
+        #expect(throws: PQError.self) { try admin.exec("KILL_CLIENT 999999") }
+
+        let other = try proxied.connect()
+        #expect(try other.value("SELECT 1") == "1")
+        _ = try admin.exec("KILL \(proxied.database)")
+        #expect(throws: PQError.self) { try other.exec("SELECT 1") }
+        #expect(waitUntil(timeout: .seconds(5)) { (try? proxied.serverPIDs().isEmpty) ?? false })
+        let served = Mutex<String?>(nil)
+        let (port, user, password, database) = (
+            proxied.sluice.port, proxied.role.name, proxied.role.password, proxied.database
+        )
+        let thread = Thread {
+            let outcome: String
+            do {
+                let late = try PQConn.connect(port: port, user: user, password: password, dbname: database)
+                outcome = try late.value("SELECT 'served'") ?? "NULL"
+            } catch {
+                outcome = "failed: \(error)"
+            }
+            served.withLock { $0 = outcome }
+        }
+        thread.start()
+        sleep(for: .milliseconds(700))
+        #expect(served.withLock { $0 } == nil, "a killed database holds new clients until RESUME")
+        _ = try admin.exec("RESUME \(proxied.database)")
+        #expect(waitUntil(timeout: .seconds(5)) { served.withLock { $0 } != nil })
+        #expect(served.withLock { $0 } == "served")
+    }
+
+    @Test("RELOAD picks up a changed pool size; SET changes a key; RECONNECT and WAIT_CLOSE finish")
+    func reloadSetReconnect() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let admin = try Self.console(proxied)
+        let client = try proxied.connect()
+        #expect(try client.value("SELECT 1") == "1")
+        func poolSize() throws -> String? {
+            let rows = try admin.exec("SHOW DATABASES")
+            let names = admin.lastColumns.map(\.name)
+            let index = names.firstIndex(of: "pool_size")!
+            return rows.first { $0[0] == proxied.database }?[index] ?? nil
+        }
+        #expect(try poolSize() == "2")
+        let path = try #require(proxied.sluice.configPath)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "pool_size=2", with: "pool_size=4").write(
+            toFile: path, atomically: true, encoding: .utf8)
+        _ = try admin.exec("RELOAD")
+        #expect(admin.lastCommandTag == "RELOAD")
+        #expect(try poolSize() == "4")
+
+        _ = try admin.exec("SET default_pool_size = 9")
+        #expect(admin.lastCommandTag == "SET")
+        let config = try admin.exec("SHOW CONFIG")
+        #expect(config.first { $0[0] == "default_pool_size" }?[1] == "9")
+        #expect(throws: PQError.self) { try admin.exec("SET listen_port = 1") }
+        #expect(throws: PQError.self) { try admin.exec("SET no_such_key = 1") }
+        _ = try admin.exec("SET client_encoding = 'UTF8'")
+
+        let before = try proxied.serverPIDs()
+        #expect(before.count == 1)
+        _ = try admin.exec("RECONNECT \(proxied.database)")
+        _ = try admin.exec("WAIT_CLOSE \(proxied.database)")
+        #expect(admin.lastCommandTag == "WAIT_CLOSE")
+        #expect(try client.value("SELECT 2") == "2")
+        #expect(Set(try proxied.serverPIDs()).isDisjoint(with: before), "RECONNECT replaced the server")
+    }
+
+    @Test("who may use the console: stats_users only look, others are refused with 42501; bad input gets errors")
+    func accessAndBadInput() throws {
+        let stats = try ProxiedDatabase(settings: ["stats_users": "@ROLE@"], poolSize: 1)
+        defer { stats.stop() }
+        let looker = try Self.console(stats)
+        #expect(try !looker.exec("SHOW POOLS").isEmpty || looker.lastColumns.count == 17)
+        do {
+            _ = try looker.exec("PAUSE")
+            Issue.record("a stats user paused Sluice")
+        } catch let error as PQError {
+            #expect(error.sqlState == "42501", "\(error)")
+        }
+        do {
+            _ = try looker.exec("FROB")
+            Issue.record("an unknown command succeeded")
+        } catch let error as PQError {
+            #expect(error.sqlState == "42601", "\(error)")
+        }
+        do {
+            _ = try looker.execParams("SHOW POOLS")
+            Issue.record("the extended protocol was accepted")
+        } catch let error as PQError {
+            #expect(error.message.contains("extended query protocol"), "\(error)")
+        }
+        #expect(try looker.value("SHOW client_encoding") == "UTF8", "the console still answers after errors")
+        _ = try looker.exec("")
+
+        let nobody = try ProxiedDatabase(poolSize: 1)
+        defer { nobody.stop() }
+        do {
+            _ = try Self.console(nobody)
+            Issue.record("a user in neither list got in")
+        } catch let error as PQError {
+            #expect(error.sqlState == "42501", "\(error)")
+        }
+        // A wrong password is a wrong password, whatever the lists say.
+        #expect(throws: PQError.self) {
+            try PQConn.connect(port: stats.sluice.port, user: stats.role.name, password: "wrong", dbname: "pgbouncer")
+        }
+    }
+
+    @Test("DISABLE refuses new clients of a database until ENABLE; existing ones carry on")
+    func disableEnable() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 1)
+        defer { proxied.stop() }
+        let admin = try Self.console(proxied)
+        let existing = try proxied.connect()
+        _ = try admin.exec("DISABLE \(proxied.database)")
+        #expect(throws: PQError.self) { try proxied.connect() }
+        #expect(try existing.value("SELECT 1") == "1")
+        _ = try admin.exec("ENABLE \(proxied.database)")
+        #expect(try proxied.connect().value("SELECT 1") == "1")
+        #expect(throws: PQError.self) { try admin.exec("DISABLE no_such_database") }
+    }
+}
