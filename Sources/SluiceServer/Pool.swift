@@ -43,6 +43,13 @@ final class Pool {
     /// totals): the console's averages and percentiles describe that period, as PgBouncer's do.
     var periodStart = PoolStats()
     var lastPeriod: (from: PoolStats, to: PoolStats)?
+    /// Latency histograms since the pool was created, at the start of the current period, and of the last
+    /// whole period.
+    var latency = PoolLatency()
+    var periodStartLatency = PoolLatency()
+    var lastPeriodLatency = PoolLatency()
+    /// A pool of its own for one database's health checks: never in the registry, never lent.
+    var isHealthCheck = false
     let logger: Logger
     /// Server parameters the database entry asks for at login (client_encoding, datestyle, timezone, …).
     let startupParameters: [(String, String)]

@@ -27,8 +27,9 @@ struct AdminWait {
     enum Kind {
         /// PAUSE: every server of the database (all databases for nil) released and closed.
         case pause
-        /// WAIT_CLOSE: every server marked for closing (RECONNECT, a changed address) closed.
-        case waitClose
+        /// WAIT_CLOSE: these servers, marked for closing when the command came (RECONNECT, a changed
+        /// address), gone. The marks are read by the loops that own the servers, in a snapshot.
+        case waitClose(Set<Int>)
     }
 
     var kind: Kind
@@ -293,8 +294,8 @@ extension Proxy {
                 }
                 retireIdleServers(of: wait.database, reason: "pool paused")
                 done = affected.allSatisfy { $0.servers.isEmpty }
-            case .waitClose:
-                done = affected.allSatisfy { pool in !pool.servers.values.contains { $0.closeWhenReleased } }
+            case .waitClose(let servers):
+                done = affected.allSatisfy { pool in pool.servers.keys.allSatisfy { !servers.contains($0) } }
             }
             if done {
                 adminReply(clientID: wait.clientID, .success(.command(wait.tag)))

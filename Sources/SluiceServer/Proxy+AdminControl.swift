@@ -130,7 +130,19 @@ extension Proxy {
             }
             return .answered
         case .waitClose(let database):
-            return .wait(AdminWait(kind: .waitClose, database: database, clientID: client.id, tag: "WAIT_CLOSE"))
+            let clientID = client.id
+            gatherSnapshots { proxy, snapshot in
+                let marked = snapshot.connections.filter { connection in
+                    connection.isServer && connection.closeNeeded
+                        && (database == nil || connection.database == database)
+                }
+                proxy.shared.adminWaits.append(
+                    AdminWait(
+                        kind: .waitClose(Set(marked.map(\.id))), database: database, clientID: clientID,
+                        tag: "WAIT_CLOSE"))
+                proxy.checkAdminWaits()
+            }
+            return .later
         }
     }
 

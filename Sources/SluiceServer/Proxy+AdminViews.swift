@@ -147,6 +147,7 @@ extension Proxy {
         case "dns_hosts": return AdminResult(columns: AdminColumns.dnsHosts)
         case "dns_zones": return AdminResult(columns: AdminColumns.dnsZones)
         case "backends": return backendsView(connections)
+        case "latency": return latencyView()
         default: return AdminResult(columns: [])
         }
     }
@@ -402,32 +403,48 @@ extension Proxy {
             ])
     }
 
-    /// Every server address pools connect to, with its health as Sluice last saw it.
+    /// Percentiles of each pool's query, transaction and wait times over the last whole `stats_period`.
+    private func latencyView() -> AdminResult {
+        let rows: [[String?]] = pools.values.sorted { ($0.key.database, $0.key.user) < ($1.key.database, $1.key.user) }
+            .map { pool in
+                let period = pool.lastPeriodLatency
+                var row: [String?] = [pool.key.database, pool.key.user]
+                for histogram in [period.query, period.transaction, period.wait] {
+                    row.append(String(histogram.count))
+                    for percent in [50.0, 95, 99] { row.append(histogram.percentile(percent).map { String($0) }) }
+                }
+                return row
+            }
+        return AdminResult(columns: AdminColumns.latency, rows: rows)
+    }
+
+    /// Every server address Sluice connects to, with what the health checks found there.
     private func backendsView(_ connections: [ConnectionSnapshot]) -> AdminResult {
-        struct Backend {
-            var databases: Set<String> = []
-            var pools: [Pool] = []
+        var databasesAt: [String: (host: String, port: Int, names: Set<String>)] = [:]
+        for name in checkedDatabaseNames() {
+            guard let database = config.database(named: name) else { continue }
+            let host = database.host ?? config.unixSocketDir ?? "127.0.0.1"
+            let port = database.port ?? 5432
+            databasesAt["\(host):\(port)", default: (host, port, [])].names.insert(name)
         }
-        var backends: [String: Backend] = [:]
-        var order: [(host: String, port: Int)] = []
-        for pool in pools.values {
-            let key = "\(pool.host):\(pool.port)"
-            if backends[key] == nil { order.append((pool.host, pool.port)) }
-            backends[key, default: Backend()].databases.insert(pool.serverDatabase)
-            backends[key, default: Backend()].pools.append(pool)
-        }
-        let now = coarseNow
-        let rows: [[String?]] = order.sorted { ($0.host, $0.port) < ($1.host, $1.port) }.map { target in
-            let backend = backends["\(target.host):\(target.port)"]!
-            let keys = Set(backend.pools.map(\.key))
-            let servers = connections.filter { $0.isServer && $0.pool.map(keys.contains) == true }
-            let failing = backend.pools.contains { $0.machine.isLoginBackingOff(now: now) }
-            let lastError = backend.pools.compactMap(\.lastLoginError).first?.message
+        let now = Syscall.monotonicNow()
+        let wallOffset = Syscall.wallClockNow() - now
+        let rows: [[String?]] = databasesAt.values.sorted { ($0.host, $0.port) < ($1.host, $1.port) }.map { target in
+            let servers = connections.filter { connection in
+                connection.isServer && connection.pool.map { target.names.contains($0.database) } == true
+            }
+            let states = target.names.map { healthState($0, now: now) }
+            let state =
+                states.contains { $0.state == "down" }
+                ? "down" : states.allSatisfy { $0.state == "up" } ? "up" : "unknown"
+            let lastCheck = states.compactMap(\.health.checkedAt).max()
             return [
-                target.host, String(target.port), "primary", failing ? "down" : "up", nil,
-                backend.databases.sorted().joined(separator: ","), String(servers.count { $0.state == "active" }),
+                target.host, String(target.port), "primary", state, nil, target.names.sorted().joined(separator: ","),
+                String(servers.count { $0.state == "active" }),
                 String(servers.count { $0.state == "idle" || $0.state == "used" }),
-                String(servers.count { $0.state == "new" }), String(servers.count), nil, lastError,
+                String(servers.count { $0.state == "new" }), String(servers.count),
+                lastCheck.map { AdminColumns.timestamp(unixSeconds: $0 + wallOffset) },
+                states.compactMap(\.health.lastError).first,
             ]
         }
         return AdminResult(columns: AdminColumns.backends, rows: rows)

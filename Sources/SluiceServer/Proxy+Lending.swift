@@ -78,8 +78,10 @@ extension Proxy {
             return
         }
         client.isWaitingForServer = false
-        pool.stats.waitMicros &+= PoolStats.micros(now - client.waitingSince)
+        let waited = PoolStats.micros(now - client.waitingSince)
+        pool.stats.waitMicros &+= waited
         pool.stats.serverAssignments &+= 1
+        pool.latency.wait.record(micros: waited)
         server.client = client
         server.lentBefore = true
         client.server = server
@@ -146,6 +148,7 @@ extension Proxy {
         do {
             fd = try connect()
         } catch {
+            if pool.isHealthCheck { return healthCheckEnded(pool, error: "could not connect to server: \(error)") }
             pool.logger.warning("could not connect to server", [("error", "\(error)")])
             let failure = ErrorFields.fatal(
                 .sqlclientUnableToEstablishConnection, "could not connect to server: \(error)")
@@ -159,6 +162,7 @@ extension Proxy {
             try loop.register(fd, handler: server)
         } catch {
             server.closeSocket()
+            if pool.isHealthCheck { return healthCheckEnded(pool, error: "\(error)") }
             slotOfUnopenedServerFreed(pool)
             failWaiters(pool.machine.serverOpenFailed(now: now), pool: pool, error: .fatal(.internalError, "\(error)"))
             return
@@ -172,6 +176,7 @@ extension Proxy {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         let pool = server.pool
+        if pool.isHealthCheck { return healthCheckLoggedIn(server) }
         if pool.welcome == nil { pool.welcome = parameters }
         server.state = .idle
         server.idleSince = Syscall.monotonicNow()
@@ -184,6 +189,10 @@ extension Proxy {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         let pool = server.pool
+        if pool.isHealthCheck {
+            forgetServer(server)
+            return healthCheckEnded(pool, error: error.message)
+        }
         pool.lastLoginError = error
         forgetServer(server)
         failWaiters(pool.machine.serverOpenFailed(now: Syscall.monotonicNow()), pool: pool, error: error)
@@ -221,7 +230,14 @@ extension Proxy {
         guard server.tracker.isQuiet else { return }
         shared.lock.lock()
         defer { shared.lock.unlock() }
+        if server.pool.isHealthCheck {
+            let failed = server.closeWhenReleased
+            server.retire("health check done")
+            forgetServer(server)
+            return healthCheckEnded(server.pool, error: failed ? "the server rejected an empty query" : nil)
+        }
         server.pool.stats += server.pendingStats
+        server.pool.latency.record(server.pendingStats)
         server.pendingStats = PoolStats()
         if let client = server.client { takeByteCounts(of: client) }
         if let checked = server.checkingForClient ?? nil, server.client == nil {
@@ -335,6 +351,10 @@ extension Proxy {
     func serverLost(_ server: ServerConnection, reason: String) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
+        if server.pool.isHealthCheck {
+            forgetServer(server)
+            return healthCheckEnded(server.pool, error: "connection lost: \(reason)")
+        }
         if let checked = server.checkingForClient {
             server.checkingForClient = nil
             serverRemoved(server)

@@ -24,6 +24,8 @@ extension Proxy {
         for pool in pools.values {
             pool.lastPeriod = (pool.periodStart, pool.stats)
             pool.periodStart = pool.stats
+            pool.lastPeriodLatency = pool.latency.subtracting(pool.periodStartLatency)
+            pool.periodStartLatency = pool.latency
         }
         shared.lastStatsPeriodLength = elapsed
         shared.statsPeriodStartedAt = now

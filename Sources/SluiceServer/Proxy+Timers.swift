@@ -13,6 +13,8 @@ extension Proxy {
         if index == 0 {
             logStatsIfDue(now)
             rollStatsPeriodIfDue(now)
+            runHealthChecksIfDue(now)
+            expireStatsConnections(now)
             checkAdminWaits()
             for pool in pools.values where pool.queryWaitTimeout > 0 {
                 for id in pool.machine.waitersExpired(before: now - pool.queryWaitTimeout) {

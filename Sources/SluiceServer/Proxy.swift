@@ -41,6 +41,9 @@ public final class Proxy {
     /// authentication) may be at most this large, whatever `max_packet_size` says.
     let holdWholeLimit = 1 << 20
     var pausedClients: [ClientConnection] = []
+    /// The stats port and its requests in progress, on loop 0 (StatsPort.swift).
+    var statsListener: StatsListener?
+    var statsConnections: [Int32: StatsConnection] = [:]
     /// This loop's admin console clients, by client id (Proxy+Admin.swift).
     var adminSessions: [Int: AdminSession] = [:]
     var lastClientScan: Double = 0
@@ -169,6 +172,7 @@ public final class Proxy {
         if listeners.isEmpty {
             throw SystemError("nowhere to listen: listen_addr and unix_socket_dir are both empty", errno: EINVAL)
         }
+        try bindStatsPort()
     }
 
     private func addListener(fd: Int32, address: SocketAddress, unixPath: String?) throws {
@@ -341,6 +345,7 @@ public final class Proxy {
     }
 
     func logAuthenticationFailure(_ client: ClientConnection, _ error: ErrorFields) {
+        shared.lock.withLock { shared.loginFailures &+= 1 }
         client.logger.warning("authentication failed", [("sqlstate", error.sqlState)])
     }
 

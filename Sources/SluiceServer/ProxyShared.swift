@@ -24,6 +24,10 @@ final class ProxyShared: @unchecked Sendable {
     /// When the current `stats_period` began, and how long the last whole one lasted (Proxy+Stats.swift).
     var statsPeriodStartedAt: Double = 0
     var lastStatsPeriodLength: Double = 0
+    /// Client authentications that failed, for `/metrics`.
+    var loginFailures: UInt64 = 0
+    /// What the health checks found, by database name (Proxy+Health.swift).
+    var health: [String: DatabaseHealth] = [:]
     /// Reads the configuration again; nil until the loops run.
     var reload: (() throws -> SluiceConfig)?
     var shutdown: ShutdownMode?

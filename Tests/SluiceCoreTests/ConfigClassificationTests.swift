@@ -11,7 +11,11 @@ struct ConfigClassificationTests {
         #expect(Set(names).count == names.count)
         #expect(names == names.sorted())
         #expect(ConfigKey.all.filter { !$0.isSluiceOnly }.count == 101)
-        #expect(ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == ["max_client_prepared_statements", "workers"])
+        #expect(
+            ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == [
+                "health_check_period", "max_client_prepared_statements", "stats_auth_token", "stats_listen_addr",
+                "stats_listen_port", "workers",
+            ])
         #expect(ConfigKey.named("LISTEN_PORT")?.name == "listen_port")
     }
 

@@ -96,7 +96,8 @@ struct AdminConsoleTests {
 
     @Test("the views describe what is happening: a pool with its client and server, the stats of the queries")
     func viewsDescribeTheTraffic() throws {
-        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        let proxied = try ProxiedDatabase(
+            settings: ["admin_users": "@ROLE@", "health_check_period": "1", "stats_period": "1"], poolSize: 2)
         defer { proxied.stop() }
         let client = try proxied.connect(extra: ["application_name": "viewer"])
         _ = try client.exec("BEGIN")
@@ -136,8 +137,18 @@ struct AdminConsoleTests {
         #expect(config.map { $0["key"]!! } == config.map { $0["key"]!! }.sorted())
         let state = Dictionary(uniqueKeysWithValues: try admin.exec("SHOW STATE").map { ($0[0]!, $0[1]!) })
         #expect(state == ["active": "yes", "paused": "no", "suspended": "no"])
-        let backends = try rows("BACKENDS")
-        #expect(backends.first?["role"] == "primary" && backends.first?["state"] == "up", "\(backends)")
+        #expect(waitUntil(timeout: .seconds(5)) { (try? rows("BACKENDS").first?["state"]) == "up" })
+        let backend = try #require(try rows("BACKENDS").first)
+        #expect(backend["role"] == "primary" && backend["databases"] == proxied.database, "\(backend)")
+        #expect(backend["last_check"] != nil && backend["last_error"] == .some(nil), "\(backend)")
+        // Percentiles describe the last whole stats_period.
+        var latency: [String: String?] = [:]
+        #expect(
+            waitUntil(timeout: .seconds(5)) {
+                latency = (try? rows("LATENCY").first { $0["database"] == proxied.database }) ?? [:]
+                return latency["xact_count"] == "1"
+            })
+        #expect(latency["xact_p50_us"] != .some(nil) && latency["query_p99_us"] != .some(nil), "\(latency)")
     }
 
     @Test("PAUSE answers only once the server running a transaction is released; RESUME lets waiting clients on")
@@ -360,5 +371,34 @@ struct AdminConsoleTests {
         _ = try admin.exec("ENABLE \(proxied.database)")
         #expect(try proxied.connect().value("SELECT 1") == "1")
         #expect(throws: PQError.self) { try admin.exec("DISABLE no_such_database") }
+    }
+
+    @Test("PyPI's prometheus-pgbouncer-exporter 2.x scrapes the console as a stats user and exports pool metrics")
+    func pgbouncerExporter() throws {
+        let proxied = try ProxiedDatabase(settings: ["stats_users": "@ROLE@"], poolSize: 3)
+        defer { proxied.stop() }
+        let client = try proxied.connect()
+        _ = try client.exec("BEGIN")
+        _ = try client.exec("SELECT 1")
+        let script = DriverTests.driversDirectory.appendingPathComponent("pgbouncer_exporter_check.py").path
+        let dsn =
+            "postgresql://\(proxied.role.name):\(proxied.role.password)@127.0.0.1:\(proxied.sluice.port)/pgbouncer"
+        let result = try run(DriverTests.python(), [script, dsn])
+        #expect(result.succeeded, "\(result)")
+        let metrics = result.stdout.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+        func value(_ name: String, database: String) -> Double? {
+            metrics.first { metric in
+                metric["name"] as? String == name
+                    && (metric["labels"] as? [String: Any])?["database"] as? String == database
+            }?["value"] as? Double
+        }
+        #expect(value("pgbouncer_pools_client_active_connections", database: proxied.database) == 1, "\(result)")
+        #expect(value("pgbouncer_pools_server_active_connections", database: proxied.database) == 1)
+        #expect(value("pgbouncer_databases_database_pool_size", database: proxied.database) == 3)
+        #expect(value("pgbouncer_stats_queries_total", database: proxied.database) != nil)
+        #expect(metrics.contains { $0["name"] as? String == "pgbouncer_config_max_client_conn" })
+        _ = try client.exec("COMMIT")
     }
 }

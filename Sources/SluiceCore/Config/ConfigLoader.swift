@@ -237,6 +237,10 @@ struct ConfigLoader {
         case "server_reset_query_always": config.serverResetQueryAlways = try boolean()
         case "server_round_robin": config.poolLimits.serverRoundRobin = try boolean()
         case "stats_users": config.statsUsers = ConfigValue.list(value)
+        case "stats_auth_token": config.statsAuthToken = value
+        case "stats_listen_addr": config.statsListenAddress = value
+        case "stats_listen_port": config.statsListenPort = try integer(0...65535)
+        case "health_check_period": config.healthCheckPeriod = try seconds()
         case "tcp_keepalive": config.tcpKeepalive = try boolean()
         case "tcp_keepcnt": config.tcpKeepCount = try integer(0...Int(Int32.max))
         case "tcp_keepidle": config.tcpKeepIdle = try integer(0...Int(Int32.max))

@@ -4,7 +4,7 @@ extension SluiceConfig {
     /// The environment variables Sluice reads, each overriding the file.
     public static let environmentVariables = [
         "DATABASE_URL", "DB_POOL_MAX", "DB_IDLE_TIMEOUT", "DB_CONNECT_TIMEOUT", "LISTEN_ADDR", "LISTEN_PORT",
-        "DB_POOL_MODE",
+        "DB_POOL_MODE", "STATS_LISTEN_PORT",
     ]
 
     /// Loads the config file at `path` (or, when `path` is nil, builds a sidecar config from
@@ -30,6 +30,7 @@ extension SluiceConfig {
         var config = try loader.load(lines, readFile: readFile)
         try config.applyEnvironment(environment)
         config.checkFileConfig()
+        try config.checkStatsPort()
         return config
     }
 
@@ -56,6 +57,7 @@ extension SluiceConfig {
         }
         var config = sidecarDefaults
         try config.applyEnvironment(environment)
+        try config.checkStatsPort()
         return config
     }
 
@@ -105,6 +107,13 @@ extension SluiceConfig {
             listenPort = port
             settingValues["listen_port"] = text
         }
+        if let text = Self.nonEmpty(environment["STATS_LISTEN_PORT"]) {
+            guard let port = Int(text), (0...65535).contains(port) else {
+                throw fail("STATS_LISTEN_PORT", "= '\(text)' must be a port number in 0...65535 (0 turns it off)")
+            }
+            statsListenPort = port
+            settingValues["stats_listen_port"] = text
+        }
         if let text = Self.nonEmpty(environment["DB_POOL_MODE"]) {
             guard let mode = PoolMode(rawValue: text.lowercased()) else {
                 throw fail("DB_POOL_MODE", "= '\(text)' must be session, transaction or statement")
@@ -138,6 +147,20 @@ extension SluiceConfig {
             }
         case .any, .hba, .cert, .pam, .ldap:
             break
+        }
+    }
+
+    /// The stats port shows what Sluice serves and lets a caller judge it: reachable from other hosts, it must
+    /// ask for a token.
+    func checkStatsPort() throws(ConfigError) {
+        guard statsListenPort != 0, statsAuthToken.isEmpty else { return }
+        let address = statsListenAddress.lowercased()
+        let loopback = address.hasPrefix("127.") || address == "::1" || address == "localhost"
+        guard loopback else {
+            throw ConfigError(
+                file: sourceFile ?? ConfigError.environmentFile, line: nil,
+                message: "stats_listen_addr = \(statsListenAddress) is not a loopback address and stats_auth_token is "
+                    + "empty: set a token, or listen on 127.0.0.1")
         }
     }
 

@@ -116,6 +116,14 @@ public struct SluiceConfig: Sendable, Equatable {
     public var serverFastClose = false
     /// Server and client caps, reserve and minimum pools, idle-server order (see ``PoolLimits``).
     public var poolLimits = PoolLimits()
+    /// `stats_listen_addr`, `stats_listen_port`: the HTTP stats port (`/health`, `/metrics`, …); port 0 turns
+    /// it off.
+    public var statsListenAddress = "127.0.0.1"
+    public var statsListenPort = 9632
+    /// `stats_auth_token`: the bearer token `/stats` and `/metrics` require; empty for none.
+    public var statsAuthToken = ""
+    /// `health_check_period`: seconds between health checks of each database's server.
+    public var healthCheckPeriod: Double = 10
     /// Main-section settings as the file, the environment or the console's `SET` wrote them, by key: what
     /// `SHOW CONFIG` shows (keys not here show their default).
     public var settingValues: [String: String] = [:]

@@ -143,6 +143,9 @@ final class SluiceProcess {
         // The working directory stays ours: a relative auth_file must be found beside the config file.
         // Only what Sluice needs: a DATABASE_URL from the developer's shell must not leak in.
         var childEnvironment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        // Tests run side by side: the stats port's fixed default would be taken by the first one. Tests of
+        // the stats port name a free port.
+        if config == nil { childEnvironment["STATS_LISTEN_PORT"] = "0" }
         childEnvironment.merge(environment) { _, new in new }
         return try ChildProcess(
             executable: binary, arguments: config.map { [$0] } ?? [], environment: childEnvironment,

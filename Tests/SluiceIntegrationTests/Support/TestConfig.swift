@@ -4,7 +4,7 @@ enum TestConfig {
     ///
     /// `databases` maps a client-visible name to its connection string; `settings` adds or replaces
     /// keys of the `[sluice]` section (defaults: SCRAM client auth from `userlist.txt`,
-    /// transaction pooling, pool size 5).
+    /// transaction pooling, pool size 5, no stats port, no health checks).
     static func ini(port: Int, databases: [String: String], settings: [String: String] = [:]) -> String {
         var main: [String: String] = [
             "listen_addr": "127.0.0.1",
@@ -13,6 +13,10 @@ enum TestConfig {
             "auth_file": "userlist.txt",
             "pool_mode": "transaction",
             "default_pool_size": "5",
+            // Off unless a test is about them: the stats port's fixed default port would clash between tests
+            // run side by side, and a health check's own connection would show up in tests counting backends.
+            "stats_listen_port": "0",
+            "health_check_period": "0",
         ]
         main.merge(settings) { _, new in new }
         var lines = ["[databases]"]
