@@ -298,7 +298,12 @@ extension Proxy {
                 done = affected.allSatisfy { pool in pool.servers.keys.allSatisfy { !servers.contains($0) } }
             }
             if done {
-                adminReply(clientID: wait.clientID, .success(.command(wait.tag)))
+                let what = wait.database ?? "every database"
+                let notice =
+                    wait.tag == "PAUSE"
+                    ? "\(what) paused: no server connection is open; RESUME lets clients on"
+                    : "the server connections of \(what) marked for closing are closed"
+                adminReply(clientID: wait.clientID, .success(.command(wait.tag, notice: notice)))
             } else {
                 still.append(wait)
             }

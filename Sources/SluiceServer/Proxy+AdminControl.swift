@@ -33,8 +33,10 @@ extension Proxy {
         case .set(let key, let value):
             if AdminCommand.sessionSettings.contains(key) { return done("SET") }
             do {
-                apply(try config.setting(key, to: value))
-                return done("SET")
+                let fresh = try config.setting(key, to: value)
+                let shown = ConfigKey.named(key)?.isSensitive == true ? "<redacted>" : value
+                apply(fresh)
+                return done("SET", notice: "\(key) = \(shown); a RELOAD reads the file again and undoes it")
             } catch {
                 return failed(.invalidParameterValue, error.message)
             }
@@ -42,7 +44,7 @@ extension Proxy {
             if let error = reloadConfiguration() {
                 return failed(.configFileError, "reload failed, the running configuration stays: \(error)")
             }
-            return done("RELOAD")
+            return done("RELOAD", notice: "configuration reloaded from \(config.sourceFile ?? "the environment")")
         case .pause(let database):
             if let database {
                 guard !paused, shared.pausedDatabases.insert(database).inserted else {
@@ -73,18 +75,22 @@ extension Proxy {
             logger.info("resumed from the admin console", [("db", database ?? "*")])
             resumeWaitingClients()
             checkAdminWaits()
-            return done("RESUME")
+            return done("RESUME", notice: "\(database ?? "every database") resumed")
         case .disable(let database):
             shared.disabledDatabases.insert(database)
-            return done("DISABLE")
+            return done("DISABLE", notice: "new clients of \(database) are refused until ENABLE; connected ones stay")
         case .enable(let database):
             shared.disabledDatabases.remove(database)
-            return done("ENABLE")
+            return done("ENABLE", notice: "\(database) accepts new clients")
         case .reconnect(let database):
+            var count = 0
             for pool in pools.values where database == nil || pool.key.database == database {
+                count += pool.servers.count
                 markServersForClosing(pool, reason: "RECONNECT from the admin console")
             }
-            return done("RECONNECT")
+            return done(
+                "RECONNECT",
+                notice: "\(count) server connections close once released; new ones are opened as clients need them")
         case .kill(let database):
             // As PgBouncer: the database's connections go at once, and new clients wait until RESUME.
             if let database {
@@ -102,7 +108,9 @@ extension Proxy {
                 }
             }
             retireIdleServers(of: database, reason: "KILL from the admin console")
-            return done("KILL")
+            return done(
+                "KILL",
+                notice: "the connections of \(database ?? "every database") are closed; new clients wait until RESUME")
         case .killClient(let id):
             let asker = client.id
             shared.owner(ofClient: id).post { proxy in

@@ -401,4 +401,65 @@ struct AdminConsoleTests {
         #expect(metrics.contains { $0["name"] as? String == "pgbouncer_config_max_client_conn" })
         _ = try client.exec("COMMIT")
     }
+
+    @Test("psql reaches the console: SHOW HELP's notice, a view, a command with its notice, errors that say why")
+    func psql() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        func psql(_ commands: [String]) throws -> RunResult {
+            try run(
+                "psql",
+                [
+                    "-X", "-h", "127.0.0.1", "-p", String(proxied.sluice.port), "-U", proxied.role.name, "-d",
+                    "pgbouncer",
+                ]
+                    + commands.flatMap { ["-c", $0] }, environment: ["PGPASSWORD": proxied.role.password])
+        }
+        let shown = try psql(["SHOW HELP", "SHOW POOLS", "show lists", "RECONNECT"])
+        #expect(shown.succeeded, "\(shown)")
+        #expect(shown.stderr.contains("SHOW HELP|CONFIG") && shown.stdout.contains("cl_active"), "\(shown)")
+        #expect(shown.stdout.contains("used_clients") && shown.stderr.contains("server connections close"), "\(shown)")
+        let refused = try psql(["PAUSE no_such_database"])
+        #expect(!refused.succeeded && refused.stderr.contains("no such database"), "\(refused)")
+    }
+
+    @Test("the memory Sluice holds for a client's prepared statements shows in SHOW CLIENTS and SHOW MEM")
+    func statementMemoryVisible() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let client = try proxied.connect(extra: ["application_name": "preparer"])
+        for i in 0..<3 { try client.prepare("s\(i)", "SELECT \(i) + $1::int") }
+        let admin = try Self.console(proxied)
+        let clients = try admin.exec("SHOW CLIENTS")
+        let names = admin.lastColumns.map(\.name)
+        let mine = try #require(clients.first { $0[names.firstIndex(of: "application_name")!] == "preparer" })
+        #expect(mine[names.firstIndex(of: "prepared_statements")!] == "3", "\(mine)")
+        let mem = Dictionary(uniqueKeysWithValues: try admin.exec("SHOW MEM").map { ($0[0]!, $0) })
+        let statements = try #require(mem["client_prepared_statement_cache"])
+        #expect(statements[2] == "3" && Int(statements[4] ?? "") ?? 0 > 3 * 20, "\(statements)")
+        #expect(Int(mem["client_cache"]?[1] ?? "") ?? 0 > 0, "\(mem)")
+    }
+
+    @Test("SHUTDOWN WAIT_FOR_CLIENTS refuses new clients and exits once the last one leaves; SHUTDOWN exits at once")
+    func shutdown() throws {
+        let proxied = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { proxied.stop() }
+        let client = try proxied.connect()
+        let admin = try Self.console(proxied)
+        _ = try admin.exec("SHUTDOWN WAIT_FOR_CLIENTS")
+        #expect(admin.lastCommandTag == "SHUTDOWN")
+        #expect(throws: PQError.self) { try proxied.connect() }
+        #expect(try client.value("SELECT 1") == "1", "connected clients carry on")
+        #expect(proxied.sluice.isRunning)
+        client.close()
+        admin.close()
+        #expect(proxied.sluice.waitForExit(timeout: .seconds(10)) == 0, "\(proxied.sluice.logTail())")
+
+        let again = try ProxiedDatabase(settings: ["admin_users": "@ROLE@"], poolSize: 2)
+        defer { again.stop() }
+        let other = try again.connect()
+        _ = try Self.console(again).exec("SHUTDOWN")
+        #expect(again.sluice.waitForExit(timeout: .seconds(10)) == 0, "\(again.sluice.logTail())")
+        #expect(throws: PQError.self) { try other.exec("SELECT 1") }
+    }
 }
