@@ -6,15 +6,27 @@ import SluiceIO
 /// metrics. Runs on loop 0.
 extension Proxy {
 
-    /// Opens the stats port (loop 0, at startup). A port that cannot be opened stops startup: an operator
-    /// who configured it relies on it.
+    /// Opens the stats port (loop 0, at startup). A port set in the configuration that cannot be opened stops
+    /// startup: an operator who set it relies on it. The default one, taken by another process (a second
+    /// Sluice on the host, started from an unchanged pgbouncer.ini), is a warning: that file never asked for it.
     func bindStatsPort() throws {
         guard config.statsListenPort != 0 else { return }
         let addresses = try Socket.listenAddresses(for: config.statsListenAddress, port: config.statsListenPort)
         guard let address = addresses.first else {
             throw SystemError("stats_listen_addr \(config.statsListenAddress)", errno: EADDRNOTAVAIL)
         }
-        let fd = try Socket.listen(on: address, backlog: 64)
+        let fd: Int32
+        do {
+            fd = try Socket.listen(on: address, backlog: 64)
+        } catch {
+            let configured =
+                config.settingValues["stats_listen_port"] != nil || config.settingValues["stats_listen_addr"] != nil
+            guard !configured && error.errno == EADDRINUSE else { throw error }
+            logger.warning(
+                "the default stats port is taken; running without it (set stats_listen_port, or 0 to say so)",
+                [("addr", address.host), ("port", String(config.statsListenPort))])
+            return
+        }
         let listener = StatsListener(fd: fd, proxy: self)
         do {
             try loop.registerLevelTriggered(fd, handler: listener)

@@ -166,4 +166,40 @@ struct StatsPortTests {
         let tested = try run("/usr/bin/promtool", ["test", "rules", tests])
         #expect(tested.succeeded, "\(tested)")
     }
+
+    @Test("the default stats port taken by another process is a warning; a configured one stops startup")
+    func portTaken() throws {
+        let cluster = try TestCluster.current()
+        let role = try cluster.makeRole(prefix: "taken")
+        // Whoever holds 127.0.0.1:9632 (this listener, or another process), the default port is taken.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(9632).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(UInt32(0x7f00_0001).bigEndian)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        _ = listen(holder, 1)
+        let databases = ["x": "host=\(cluster.host) port=\(cluster.port) dbname=postgres"]
+        let sluice = try SluiceProcess(
+            config: { port in
+                TestConfig.ini(port: port, databases: databases, settings: ["stats_listen_port": TestConfig.omitted])
+            },
+            userlist: TestConfig.userlist([(role.name, role.password)]))
+        defer { sluice.stop() }
+        #expect(sluice.stderrText.contains("the default stats port is taken"), "\(sluice.logTail())")
+
+        #expect(throws: (any Error).self) {
+            let refused = try SluiceProcess(
+                config: { port in
+                    TestConfig.ini(port: port, databases: databases, settings: ["stats_listen_port": "9632"])
+                },
+                userlist: TestConfig.userlist([(role.name, role.password)]))
+            refused.stop()
+        }
+    }
 }

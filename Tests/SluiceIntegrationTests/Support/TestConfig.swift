@@ -5,6 +5,9 @@ enum TestConfig {
     /// `databases` maps a client-visible name to its connection string; `settings` adds or replaces
     /// keys of the `[sluice]` section (defaults: SCRAM client auth from `userlist.txt`,
     /// transaction pooling, pool size 5, no stats port, no health checks).
+    /// A settings value that removes the key from the file, defaults included.
+    static let omitted = "@OMIT@"
+
     static func ini(port: Int, databases: [String: String], settings: [String: String] = [:]) -> String {
         var main: [String: String] = [
             "listen_addr": "127.0.0.1",
@@ -19,6 +22,8 @@ enum TestConfig {
             "health_check_period": "0",
         ]
         main.merge(settings) { _, new in new }
+        // A test that needs a key absent, as in a file that never mentions it, says so.
+        main = main.filter { $0.value != omitted }
         var lines = ["[databases]"]
         lines += databases.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }
         lines += ["", "[sluice]"]
