@@ -50,8 +50,7 @@ extension Proxy {
     /// A client asked for the console database. Lock held.
     func startAdminLogin(_ client: ClientConnection) {
         client.isAdminConsole = true
-        // As PgBouncer: user pgbouncer on the Unix socket, from the account Sluice runs as, needs no password.
-        if client.user == "pgbouncer", client.peer.isUnix, Socket.peerUserID(client.fd) == geteuid() {
+        if isConsoleOwner(client) {
             issueCancelKey(to: client)
             return client.beginAuthentication(
                 ClientAuthentication(user: client.user, method: .trust, secret: nil, mockSecret: mockSecret))
@@ -69,9 +68,7 @@ extension Proxy {
     /// password, so that the lists are not revealed to someone who does not know one. Lock held.
     func adminLoggedIn(_ client: ClientConnection) {
         let access: AdminAccess
-        if config.adminUsers.contains(client.user)
-            || (client.user == "pgbouncer" && client.peer.isUnix && Socket.peerUserID(client.fd) == geteuid())
-        {
+        if config.adminUsers.contains(client.user) || isConsoleOwner(client) {
             access = .admin
         } else if config.statsUsers.contains(client.user) {
             access = .stats
@@ -90,6 +87,12 @@ extension Proxy {
         let applicationName = client.startupParameters.first { $0.name.lowercased() == "application_name" }?.value
         parameters.append(("application_name", applicationName ?? ""))
         client.finishAdminLogin(parameters: parameters)
+    }
+
+    /// As PgBouncer: user `pgbouncer` on the Unix socket, from the account Sluice runs as, is an admin and
+    /// needs no password.
+    func isConsoleOwner(_ client: ClientConnection) -> Bool {
+        client.user == "pgbouncer" && client.peer.isUnix && Socket.peerUserID(client.fd) == geteuid()
     }
 
     // MARK: Input

@@ -63,7 +63,8 @@ extension Proxy {
         case "/stats", "/metrics":
             let token = config.statsAuthToken
             if !token.isEmpty && !Crypto.constantTimeEquals(Array((head.bearerToken ?? "").utf8), Array(token.utf8)) {
-                return connection.answer(.text(status: 401, body: "a bearer token is required\n"), includeBody: true)
+                return connection.answer(
+                    .text(status: 401, body: "a bearer token is required\n"), includeBody: includeBody)
             }
             shared.lock.withLock {
                 gatherSnapshots { proxy, snapshot in

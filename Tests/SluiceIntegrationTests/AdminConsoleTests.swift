@@ -462,4 +462,17 @@ struct AdminConsoleTests {
         #expect(again.sluice.waitForExit(timeout: .seconds(10)) == 0, "\(again.sluice.logTail())")
         #expect(throws: PQError.self) { try other.exec("SELECT 1") }
     }
+
+    @Test("user pgbouncer on the Unix socket, from Sluice's own account, is an admin without a password")
+    func socketOwnerIsAdmin() throws {
+        let proxied = try ProxiedDatabase(settings: ["unix_socket_dir": "/tmp"], poolSize: 1)
+        defer { proxied.stop() }
+        let owner = try PQConn.connect(host: "/tmp", port: proxied.sluice.port, user: "pgbouncer", dbname: "pgbouncer")
+        _ = try owner.exec("RECONNECT")
+        #expect(owner.lastCommandTag == "RECONNECT")
+        // The same user over TCP is an ordinary user: not in the auth_file, so it cannot log in.
+        #expect(throws: PQError.self) {
+            try PQConn.connect(port: proxied.sluice.port, user: "pgbouncer", password: "x", dbname: "pgbouncer")
+        }
+    }
 }
