@@ -407,7 +407,7 @@ extension Proxy {
     private func latencyView() -> AdminResult {
         let rows: [[String?]] = pools.values.sorted { ($0.key.database, $0.key.user) < ($1.key.database, $1.key.user) }
             .map { pool in
-                let period = pool.lastPeriodLatency
+                let period = recentLatency(of: pool)
                 var row: [String?] = [pool.key.database, pool.key.user]
                 for histogram in [period.query, period.transaction, period.wait] {
                     row.append(String(histogram.count))

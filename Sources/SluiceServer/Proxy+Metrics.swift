@@ -24,7 +24,7 @@ extension Proxy {
             }
             let totals = pool.stats
             let period = pool.lastPeriod.map { $0.to.averages(since: $0.from, over: seconds) }
-            let latency = pool.lastPeriodLatency
+            let latency = recentLatency(of: pool)
             func percentiles(_ histogram: LatencyHistogram) -> JSONValue {
                 .object(
                     [("count", .uint(histogram.count))]

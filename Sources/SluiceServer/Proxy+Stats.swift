@@ -31,6 +31,13 @@ extension Proxy {
         shared.statsPeriodStartedAt = now
     }
 
+    /// The latency the console and `/stats` report: the last whole `stats_period`, or, until the first one
+    /// has ended, everything since start (an empty answer for the first minute would tell an operator
+    /// nothing). Lock held.
+    func recentLatency(of pool: Pool) -> PoolLatency {
+        shared.lastStatsPeriodLength > 0 ? pool.lastPeriodLatency : pool.latency
+    }
+
     /// `log_stats`: every `stats_period` seconds, one line with the averages of the period across all
     /// pools, as PgBouncer writes it. Loop 0's tick calls this with the lock held.
     func logStatsIfDue(_ now: Double) {

@@ -174,6 +174,10 @@ struct StatsPortTests {
         // Whoever holds 127.0.0.1:9632 (this listener, or another process), the default port is taken.
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(holder) }
+        // Connections to the port that just closed (a demo, another test) leave it in TIME_WAIT, which a
+        // bind without SO_REUSEADDR refuses.
+        var one: Int32 = 1
+        _ = setsockopt(holder, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(9632).bigEndian)
