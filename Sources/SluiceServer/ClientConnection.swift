@@ -364,15 +364,7 @@ final class ClientConnection: Connection {
         startupParameters = []
         takeSpareOutput()
         output.write(bytes: greeting.messages)
-        if hasExtendedCancelKey {
-            output.writeBackendKeyData(
-                processID: cancelKey.processID,
-                secretKey: CancelKey.extended(
-                    processID: cancelKey.processID, secretKey: cancelKey.secretKey,
-                    secret: proxy.shared.cancelKeySecret))
-        } else {
-            output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
-        }
+        writeCancelKey()
         output.writeReadyForQuery(.idle)
         state = .ready
         lastActivity = proxy.coarseNow
@@ -381,11 +373,8 @@ final class ClientConnection: Connection {
         scheduleDrive()
     }
 
-    /// Greets an admin console client: the console's own parameters, not a pool's.
-    func finishAdminLogin(parameters: [(String, String)]) {
-        takeSpareOutput()
-        output.writeAuthenticationOk()
-        for (name, value) in parameters { output.writeParameterStatus(name: name, value: value) }
+    /// BackendKeyData with the key Sluice made up for this client: 4 bytes, or 32 for protocol 3.2.
+    private func writeCancelKey() {
         if hasExtendedCancelKey {
             output.writeBackendKeyData(
                 processID: cancelKey.processID,
@@ -395,6 +384,14 @@ final class ClientConnection: Connection {
         } else {
             output.writeBackendKeyData(processID: cancelKey.processID, secretKey: cancelKey.secretKey)
         }
+    }
+
+    /// Greets an admin console client: the console's own parameters, not a pool's.
+    func finishAdminLogin(parameters: [(String, String)]) {
+        takeSpareOutput()
+        output.writeAuthenticationOk()
+        for (name, value) in parameters { output.writeParameterStatus(name: name, value: value) }
+        writeCancelKey()
         output.writeReadyForQuery(.idle)
         state = .ready
         startupParameters = []

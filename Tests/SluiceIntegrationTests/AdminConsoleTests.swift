@@ -2,6 +2,34 @@ import Foundation
 import Synchronization
 import Testing
 
+/// One statement run on a connection of its own, on a thread of its own (libpq blocks, and the commands
+/// under test answer late): `outcome` is nil until it has answered, then its command tag (`tag`) or its
+/// single value, or the error.
+final class BackgroundStatement: Sendable {
+    private let answer = Mutex<String?>(nil)
+    var outcome: String? { answer.withLock { $0 } }
+
+    init(_ proxied: ProxiedDatabase, database: String? = nil, _ sql: String, tag: Bool = false) {
+        let (port, user, password) = (proxied.sluice.port, proxied.role.name, proxied.role.password)
+        let dbname = database ?? proxied.database
+        Thread { [self] in
+            let result: String
+            do {
+                let connection = try PQConn.connect(port: port, user: user, password: password, dbname: dbname)
+                if tag {
+                    _ = try connection.exec(sql)
+                    result = connection.lastCommandTag
+                } else {
+                    result = try connection.value(sql) ?? "NULL"
+                }
+            } catch {
+                result = "failed: \(error)"
+            }
+            self.answer.withLock { $0 = result }
+        }.start()
+    }
+}
+
 /// The admin console through libpq: PgBouncer's views with PgBouncer's columns, and its commands.
 @Suite("Admin console")
 struct AdminConsoleTests {
@@ -159,48 +187,23 @@ struct AdminConsoleTests {
         _ = try busy.exec("BEGIN")
         _ = try busy.exec("SELECT 1")
         let admin = try Self.console(proxied)
-        let pauseResult = Mutex<String?>(nil)
-        let (port, user, password) = (proxied.sluice.port, proxied.role.name, proxied.role.password)
-        let pauser = Thread {
-            let outcome: String
-            do {
-                let console = try PQConn.connect(port: port, user: user, password: password, dbname: "pgbouncer")
-                _ = try console.exec("PAUSE")
-                outcome = console.lastCommandTag
-            } catch {
-                outcome = "failed: \(error)"
-            }
-            pauseResult.withLock { $0 = outcome }
-        }
-        pauser.start()
+        let pause = BackgroundStatement(proxied, database: "pgbouncer", "PAUSE", tag: true)
         sleep(for: .seconds(1))
-        #expect(pauseResult.withLock { $0 } == nil, "PAUSE must wait for the open transaction")
+        #expect(pause.outcome == nil, "PAUSE must wait for the open transaction")
         #expect(try admin.exec("SHOW STATE").first { $0[0] == "paused" }?[1] == "yes")
         _ = try busy.exec("COMMIT")
-        #expect(waitUntil(timeout: .seconds(5)) { pauseResult.withLock { $0 } != nil })
-        #expect(pauseResult.withLock { $0 } == "PAUSE")
+        #expect(waitUntil(timeout: .seconds(5)) { pause.outcome != nil })
+        #expect(pause.outcome == "PAUSE")
         #expect(try proxied.serverPIDs().isEmpty, "a paused Sluice holds no servers")
 
         // A query sent while paused waits, and runs after RESUME.
-        let waited = Mutex<String?>(nil)
-        let database = proxied.database
-        let waiter = Thread {
-            let outcome: String
-            do {
-                let connection = try PQConn.connect(port: port, user: user, password: password, dbname: database)
-                outcome = try connection.value("SELECT 'after resume'") ?? "NULL"
-            } catch {
-                outcome = "failed: \(error)"
-            }
-            waited.withLock { $0 = outcome }
-        }
-        waiter.start()
+        let waited = BackgroundStatement(proxied, "SELECT 'after resume'")
         sleep(for: .seconds(1))
-        #expect(waited.withLock { $0 } == nil)
+        #expect(waited.outcome == nil)
         _ = try admin.exec("RESUME")
         #expect(admin.lastCommandTag == "RESUME")
-        #expect(waitUntil(timeout: .seconds(5)) { waited.withLock { $0 } != nil })
-        #expect(waited.withLock { $0 } == "after resume")
+        #expect(waitUntil(timeout: .seconds(5)) { waited.outcome != nil })
+        #expect(waited.outcome == "after resume")
         #expect(try busy.value("SELECT 2") == "2")
     }
 
@@ -210,27 +213,13 @@ struct AdminConsoleTests {
         defer { proxied.stop() }
         let busy = try proxied.connect()
         _ = try busy.exec("BEGIN")
-        let (port, user, password, database) = (
-            proxied.sluice.port, proxied.role.name, proxied.role.password, proxied.database
-        )
-        let pauseResult = Mutex<String?>(nil)
-        let pauser = Thread {
-            let outcome: String
-            do {
-                let console = try PQConn.connect(port: port, user: user, password: password, dbname: "pgbouncer")
-                _ = try console.exec("PAUSE \(database)")
-                outcome = console.lastCommandTag
-            } catch {
-                outcome = "failed: \(error)"
-            }
-            pauseResult.withLock { $0 = outcome }
-        }
-        pauser.start()
+        let database = proxied.database
+        let pause = BackgroundStatement(proxied, database: "pgbouncer", "PAUSE \(database)", tag: true)
         sleep(for: .seconds(1))
         let admin = try Self.console(proxied)
         _ = try admin.exec("RESUME \(database)")
-        #expect(waitUntil(timeout: .seconds(5)) { pauseResult.withLock { $0 } != nil })
-        #expect(pauseResult.withLock { $0 }?.contains("canceled") == true, "\(pauseResult.withLock { $0 } ?? "")")
+        #expect(waitUntil(timeout: .seconds(5)) { pause.outcome != nil })
+        #expect(pause.outcome?.contains("canceled") == true, "\(pause.outcome ?? "")")
         #expect(throws: PQError.self) { try admin.exec("RESUME \(database)") }
         _ = try busy.exec("COMMIT")
     }
@@ -257,26 +246,12 @@ struct AdminConsoleTests {
         _ = try admin.exec("KILL \(proxied.database)")
         #expect(throws: PQError.self) { try other.exec("SELECT 1") }
         #expect(waitUntil(timeout: .seconds(5)) { (try? proxied.serverPIDs().isEmpty) ?? false })
-        let served = Mutex<String?>(nil)
-        let (port, user, password, database) = (
-            proxied.sluice.port, proxied.role.name, proxied.role.password, proxied.database
-        )
-        let thread = Thread {
-            let outcome: String
-            do {
-                let late = try PQConn.connect(port: port, user: user, password: password, dbname: database)
-                outcome = try late.value("SELECT 'served'") ?? "NULL"
-            } catch {
-                outcome = "failed: \(error)"
-            }
-            served.withLock { $0 = outcome }
-        }
-        thread.start()
+        let served = BackgroundStatement(proxied, "SELECT 'served'")
         sleep(for: .milliseconds(700))
-        #expect(served.withLock { $0 } == nil, "a killed database holds new clients until RESUME")
+        #expect(served.outcome == nil, "a killed database holds new clients until RESUME")
         _ = try admin.exec("RESUME \(proxied.database)")
-        #expect(waitUntil(timeout: .seconds(5)) { served.withLock { $0 } != nil })
-        #expect(served.withLock { $0 } == "served")
+        #expect(waitUntil(timeout: .seconds(5)) { served.outcome != nil })
+        #expect(served.outcome == "served")
     }
 
     @Test("RELOAD picks up a changed pool size; SET changes a key; RECONNECT and WAIT_CLOSE finish")
