@@ -123,6 +123,8 @@ extension Proxy {
             }
             return .later
         case .suspend:
+            // TODO: SUSPEND (flush every buffer, stop reading) exists for PgBouncer's online restart, which
+            // Sluice lacks; it would come with handing sockets to a new process.
             return failed(
                 .featureNotSupported, "SUSPEND prepares PgBouncer's online restart, which Sluice does not have",
                 hint: "PAUSE waits for servers to be released; SHUTDOWN WAIT_FOR_CLIENTS stops without cutting clients")

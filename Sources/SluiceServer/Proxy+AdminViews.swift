@@ -234,6 +234,8 @@ extension Proxy {
                 let oldest = members.compactMap(\.waitingSince).min()
                 let waited = oldest.map { max(0, now - $0) } ?? 0
                 let database = config.database(named: pool.key.database)
+                // TODO: the cancel columns stay 0: Sluice forwards a cancel request at once on a connection of
+                // its own rather than queueing it per pool, so there is no per-pool count to show yet.
                 return [
                     pool.key.database, pool.key.user,
                     String(members.count { !$0.isServer && ($0.state == "active" || $0.state == "idle") }),
