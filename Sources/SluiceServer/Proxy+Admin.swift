@@ -157,7 +157,8 @@ extension Proxy {
                         hint: "stats_users may only run SHOW; this command needs a user in admin_users")))
         }
         if client.logs(.info) && !command.isReadOnly {
-            client.logger.info("admin command", [("command", String(describing: command))])
+            let trimmed = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+            client.logger.info("admin command", [("command", String(trimmed.prefix(200)))])
         }
         shared.lock.lock()
         defer { shared.lock.unlock() }

@@ -64,7 +64,7 @@ extension Proxy {
             let token = config.statsAuthToken
             if !token.isEmpty && !Crypto.constantTimeEquals(Array((head.bearerToken ?? "").utf8), Array(token.utf8)) {
                 return connection.answer(
-                    .text(status: 401, body: "a bearer token is required\n"), includeBody: includeBody)
+                    .text(status: 401, body: "a valid bearer token is required\n"), includeBody: includeBody)
             }
             shared.lock.withLock {
                 gatherSnapshots { proxy, snapshot in

@@ -88,4 +88,16 @@ struct AdminCommandTests {
         #expect(throws: ConfigError.self) { try config.setting("default_pool_size", to: "many") }
         #expect(throws: ConfigError.self) { try config.setting("no_such_key", to: "1") }
     }
+
+    @Test("a stats port counts as loopback only at one loopback address written as such")
+    func loopbackLiteral() {
+        for address in ["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"] {
+            #expect(SluiceConfig.isLoopbackLiteral(address), "\(address)")
+        }
+        for address in [
+            "127.0.0.1,0.0.0.0", "127.0.0.1.nip.io", "127.0.0.1 0.0.0.0", "0.0.0.0", "*", "127.0.0.256", "127..0.1",
+        ] {
+            #expect(!SluiceConfig.isLoopbackLiteral(address), "\(address)")
+        }
+    }
 }

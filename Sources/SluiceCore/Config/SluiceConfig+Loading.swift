@@ -154,13 +154,25 @@ extension SluiceConfig {
     /// ask for a token.
     func checkStatsPort() throws(ConfigError) {
         guard statsListenPort != 0, statsAuthToken.isEmpty else { return }
-        let address = statsListenAddress.lowercased()
-        let loopback = address.hasPrefix("127.") || address == "::1" || address == "localhost"
+        let loopback = Self.isLoopbackLiteral(statsListenAddress)
         guard loopback else {
             throw ConfigError(
                 file: sourceFile ?? ConfigError.environmentFile, line: nil,
                 message: "stats_listen_addr = \(statsListenAddress) is not a loopback address and stats_auth_token is "
                     + "empty: set a token, or listen on 127.0.0.1")
+        }
+    }
+
+    /// Whether `address` is one loopback address written as such: `127.x.y.z`, `::1` or `localhost`. A list,
+    /// or a host name that merely starts with `127.`, could be resolved to anything.
+    static func isLoopbackLiteral(_ address: String) -> Bool {
+        let lowered = address.lowercased()
+        if lowered == "::1" || lowered == "localhost" { return true }
+        let parts = lowered.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "127" else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber)
+                && Int(part).map { $0 <= 255 } == true
         }
     }
 
