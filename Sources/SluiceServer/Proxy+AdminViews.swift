@@ -125,7 +125,7 @@ extension Proxy {
                 rows: [["PgBouncer \(SluiceVersion.pgbouncer) (Sluice \(SluiceVersion.sluice))"]])
         case "config": return configView()
         case "databases": return databasesView(connections)
-        case "pools": return poolsView(connections)
+        case "pools": return poolsView(snapshot)
         case "clients": return connectionsView(connections.filter { !$0.isServer }, columns: AdminColumns.connections)
         case "servers": return connectionsView(connections.filter(\.isServer), columns: AdminColumns.connections)
         case "sockets": return connectionsView(connections, columns: AdminColumns.sockets)
@@ -221,18 +221,15 @@ extension Proxy {
         return AdminResult(columns: AdminColumns.databases, rows: rows)
     }
 
-    private func poolsView(_ connections: [ConnectionSnapshot]) -> AdminResult {
-        let now = coarseNow
-        var byPool: [PoolKey: [ConnectionSnapshot]] = [:]
-        for connection in connections { if let key = connection.pool { byPool[key, default: []].append(connection) } }
-        let rows: [[String?]] = pools.values.sorted { ($0.key.database, $0.key.user) < ($1.key.database, $1.key.user) }
+    private func poolsView(_ snapshot: AdminSnapshot) -> AdminResult {
+        let byPool = connectionsByPool(snapshot)
+        let rows: [[String?]] = sortedPools()
             .map { pool in
                 let members = byPool[pool.key] ?? []
                 func count(server: Bool, _ state: String) -> String {
                     String(members.count { $0.isServer == server && $0.state == state })
                 }
-                let oldest = members.compactMap(\.waitingSince).min()
-                let waited = oldest.map { max(0, now - $0) } ?? 0
+                let waited = oldestWait(members)
                 let database = config.database(named: pool.key.database)
                 // TODO: the cancel columns stay 0: Sluice forwards a cancel request at once on a connection of
                 // its own rather than queueing it per pool, so there is no per-pool count to show yet.
@@ -407,7 +404,7 @@ extension Proxy {
 
     /// Percentiles of each pool's query, transaction and wait times over the last whole `stats_period`.
     private func latencyView() -> AdminResult {
-        let rows: [[String?]] = pools.values.sorted { ($0.key.database, $0.key.user) < ($1.key.database, $1.key.user) }
+        let rows: [[String?]] = sortedPools()
             .map { pool in
                 let period = recentLatency(of: pool)
                 var row: [String?] = [pool.key.database, pool.key.user]

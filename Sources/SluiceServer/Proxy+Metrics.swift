@@ -182,11 +182,13 @@ extension Proxy {
         return out.rendered()
     }
 
-    private func sortedPools() -> [Pool] {
+    /// The pools in the order every view lists them: by database, then user.
+    func sortedPools() -> [Pool] {
         pools.values.sorted { ($0.key.database, $0.key.user) < ($1.key.database, $1.key.user) }
     }
 
-    private func connectionsByPool(_ snapshot: AdminSnapshot) -> [PoolKey: [ConnectionSnapshot]] {
+    /// Each pool's connections in a snapshot.
+    func connectionsByPool(_ snapshot: AdminSnapshot) -> [PoolKey: [ConnectionSnapshot]] {
         var byPool: [PoolKey: [ConnectionSnapshot]] = [:]
         for connection in snapshot.connections {
             if let key = connection.pool { byPool[key, default: []].append(connection) }
@@ -194,7 +196,8 @@ extension Proxy {
         return byPool
     }
 
-    private func oldestWait(_ members: [ConnectionSnapshot]) -> Double {
+    /// How long the longest-waiting of these clients has waited; 0 when none waits.
+    func oldestWait(_ members: [ConnectionSnapshot]) -> Double {
         members.compactMap(\.waitingSince).min().map { max(0, coarseNow - $0) } ?? 0
     }
 }
