@@ -37,6 +37,8 @@ final class ClientConnection: Connection {
     var user = ""
     var database = ""
     var pool: Pool?
+    /// Set for clients of a database that routes reads (ClientConnection+Routing.swift).
+    var routing: ClientRouting?
     /// The server lent to this client. Output buffers of clients without one go back to the loop.
     var server: ServerConnection? {
         didSet { if server != nil { takeSpareOutput() } }
@@ -464,11 +466,52 @@ final class ClientConnection: Connection {
                     dropMessage(totalLength: header.totalLength)
                     continue
                 default:
-                    proxy.acquireServer(for: self)
-                    guard server != nil else { return }
+                    var request: RouteRequest?
+                    if let routing {
+                        if pool?.mode == .session {
+                            // A session stays on one server: only the session's own choice routes it.
+                            request = routing.setting == .replica ? .read : .write
+                        } else {
+                            switch routeUnit(code, header: header, routing: routing) {
+                            case .needMoreInput: return
+                            case .answered:
+                                // Sluice's own answer leaves now: no server's reply will carry it along.
+                                flushAfterServerOutput()
+                                continue
+                            case .route(let chosen): request = chosen
+                            }
+                        }
+                    }
+                    proxy.acquireServer(for: self, request: request)
+                    guard let server else { return }
+                    if let request, let routing {
+                        server.mayHaveWritten = request == .write
+                        if let held = routing.heldBegin {
+                            routing.heldBegin = nil
+                            server.sendSluiceQuery(held, purpose: .heldBegin)
+                        }
+                    }
+                }
+            } else if let routing, transactionStatus == .idle, !routing.inExtendedUnit, pool?.mode != .session,
+                code != .sync
+            {
+                // A new unit on a server still linked (answers of the last one are pending, or it is pinned):
+                // a standby takes it only if it is a read; anything may still write on the primary.
+                if routing.onStandby, let server, !server.tracker.isQuiet {
+                    switch routeUnit(code, header: header, routing: routing, mayAnswer: false) {
+                    case .needMoreInput: return
+                    case .answered: continue
+                    case .route(.read): break
+                    case .route(.write):
+                        routing.awaitingRoute = true
+                        return
+                    }
+                } else {
+                    server?.mayHaveWritten = true
                 }
             }
             guard let server else { return }
+            if let routing { routing.inExtendedUnit = code != .query && code != .sync }
             if !server.tracker.clientRequestInFlight { server.requestStartedAt = Syscall.monotonicNow() }
             switch code {
             case .parse, .bind, .describe, .close:
@@ -755,6 +798,11 @@ final class ClientConnection: Connection {
     /// The server forwarded a ReadyForQuery to this client.
     func readyForQueryForwarded(_ status: TransactionStatus, requestStartedAt: Double) {
         transactionStatus = status
+        if let routing, routing.awaitingRoute {
+            // Held input waits for this answer: the server may now be released and the next unit routed.
+            routing.awaitingRoute = false
+            scheduleDrive()
+        }
         if status == .idle {
             transactionStartedAt = nil
         } else if transactionStartedAt == nil {

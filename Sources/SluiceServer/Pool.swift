@@ -1,11 +1,14 @@
 import SluiceCore
 import Synchronization
 
-/// Identifies a pool: the database name a client asked for and the user servers log in as.
+/// Identifies a pool: the database name a client asked for, the user servers log in as, and, for a database
+/// that routes reads, which of its backends the servers connect to (0 for the entry's `host`, then its
+/// `replicas` in order).
 struct PoolKey: Hashable, CustomStringConvertible {
     var database: String
     var user: String
-    var description: String { "\(database)/\(user)" }
+    var backend = 0
+    var description: String { backend == 0 ? "\(database)/\(user)" : "\(database)/\(user)/backend\(backend)" }
 }
 
 /// The server connections of one (database, user) pair to one backend, and the clients waiting for them.
@@ -50,6 +53,10 @@ final class Pool {
     var lastPeriodLatency = PoolLatency()
     /// A pool of its own for one database's health checks: never in the registry, never lent.
     var isHealthCheck = false
+    /// For the routing monitor's own connection to one backend: the database it watches and the backend.
+    var monitor: (routes: RoutedDatabase, backend: Int)?
+    /// The routing state of the pool's database when it routes reads; nil otherwise.
+    var routes: RoutedDatabase?
     let logger: Logger
     /// Server parameters the database entry asks for at login (client_encoding, datestyle, timezone, …).
     let startupParameters: [(String, String)]

@@ -69,9 +69,11 @@ extension Proxy {
 
     /// A pool of its own for checking `name`, logging in as the database's forced user, else as the user of a
     /// pool of the database, else as the first auth_file user with a password Sluice can log in with.
-    func healthCheckPool(for name: String) -> Pool? {
+    func healthCheckPool(for name: String, applicationName: String = "sluice health check") -> Pool? {
         guard let database = config.database(named: name) else { return nil }
-        let existing = pools.values.filter { $0.key.database == name }.sorted { $0.key.user < $1.key.user }
+        let existing = pools.values.filter { $0.key.database == name && $0.key.backend == 0 }.sorted {
+            $0.key.user < $1.key.user
+        }
         var user = database.user ?? existing.first?.serverUser
         if user == nil {
             user = config.userList.users.keys.sorted().first { name in
@@ -85,7 +87,7 @@ extension Proxy {
         let credential =
             serverCredential(database: database, serverUser: user, config: config)
             ?? existing.first { $0.serverUser == user }?.credential ?? .none
-        var startup: [(String, String)] = [("application_name", "sluice health check")]
+        var startup: [(String, String)] = [("application_name", applicationName)]
         if let v = database.clientEncoding { startup.append(("client_encoding", v)) }
         let pool = Pool(
             key: PoolKey(database: name, user: user), host: database.host ?? config.unixSocketDir ?? "127.0.0.1",

@@ -6,11 +6,20 @@ import SluiceIO
 extension Proxy {
 
     /// The client needs a server: link one now, or queue the client (opening a server if allowed).
-    func acquireServer(for client: ClientConnection) {
+    func acquireServer(for client: ClientConnection, request: RouteRequest? = nil) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
-        guard let pool = client.pool, !client.isWaitingForServer else { return }
+        guard let home = client.pool, !client.isWaitingForServer else { return }
         let now = Syscall.monotonicNow()
+        if let request, let routes = home.routes {
+            guard let target = routedPool(for: client, home: home, request: request) else {
+                client.isWaitingForServer = true
+                client.waitingSince = now
+                return waitForPrimary(client, routes: routes, request: request)
+            }
+            client.routeTarget = target
+        }
+        let pool = client.routeTarget ?? home
         client.isWaitingForServer = true
         client.waitingSince = now
         if paused || pool.isPaused {
@@ -20,6 +29,20 @@ extension Proxy {
         // A client asking from inside its own processing carries on by itself once linked.
         requestingClientID = client.id
         let action = pool.machine.clientRequestedServer(client.id, now: now, home: index)
+        if case .failFast = action, client.routing != nil, pool.routes != nil,
+            pool.key.backend != home.routes?.state.primary,
+            client.routing?.onStandby == true
+        {
+            // A standby whose last login failed: the read goes elsewhere while it is left out.
+            client.isWaitingForServer = false
+            requestingClientID = 0
+            client.routeTarget = nil
+            if let routes = pool.routes {
+                logRouting(
+                    routes.state.connectionFailed(pool.key.backend, error: "login failed recently", now: now), routes)
+            }
+            return acquireServer(for: client, request: .read)
+        }
         if case .failFast = action {
             client.isWaitingForServer = false
             requestingClientID = 0
@@ -149,12 +172,15 @@ extension Proxy {
             fd = try connect()
         } catch {
             if pool.isHealthCheck { return healthCheckEnded(pool, error: "could not connect to server: \(error)") }
+            if let (routes, index) = pool.monitor {
+                return monitorFailed(routes, index, error: "could not connect to server: \(error)")
+            }
             pool.logger.warning("could not connect to server", [("error", "\(error)")])
             let failure = ErrorFields.fatal(
                 .sqlclientUnableToEstablishConnection, "could not connect to server: \(error)")
             pool.lastLoginError = failure
             slotOfUnopenedServerFreed(pool)
-            failWaiters(pool.machine.serverOpenFailed(now: now), pool: pool, error: failure)
+            rerouteOrFail(pool.machine.serverOpenFailed(now: now), pool: pool, error: failure)
             return
         }
         let server = ServerConnection(id: id, transport: SocketTransport(fd: fd), pool: pool, proxy: self, now: now)
@@ -163,6 +189,7 @@ extension Proxy {
         } catch {
             server.closeSocket()
             if pool.isHealthCheck { return healthCheckEnded(pool, error: "\(error)") }
+            if let (routes, index) = pool.monitor { return monitorFailed(routes, index, error: "\(error)") }
             slotOfUnopenedServerFreed(pool)
             failWaiters(pool.machine.serverOpenFailed(now: now), pool: pool, error: .fatal(.internalError, "\(error)"))
             return
@@ -177,6 +204,7 @@ extension Proxy {
         defer { shared.lock.unlock() }
         let pool = server.pool
         if pool.isHealthCheck { return healthCheckLoggedIn(server) }
+        if pool.monitor != nil { return monitorLoggedIn(server) }
         if pool.welcome == nil { pool.welcome = parameters }
         server.state = .idle
         server.idleSince = Syscall.monotonicNow()
@@ -193,9 +221,13 @@ extension Proxy {
             forgetServer(server)
             return healthCheckEnded(pool, error: error.message)
         }
+        if let (routes, index) = pool.monitor {
+            forgetServer(server)
+            return monitorFailed(routes, index, error: "login failed: \(error.message)")
+        }
         pool.lastLoginError = error
         forgetServer(server)
-        failWaiters(pool.machine.serverOpenFailed(now: Syscall.monotonicNow()), pool: pool, error: error)
+        rerouteOrFail(pool.machine.serverOpenFailed(now: Syscall.monotonicNow()), pool: pool, error: error)
         offerFreedSlot(database: pool.key.database, user: pool.key.user)
     }
 
@@ -236,6 +268,8 @@ extension Proxy {
             forgetServer(server)
             return healthCheckEnded(server.pool, error: failed ? "the server rejected an empty query" : nil)
         }
+        // The monitor's connection stays open between checks; its answers were read as they came.
+        if server.pool.monitor != nil { return }
         server.pool.stats += server.pendingStats
         server.pool.latency.record(server.pendingStats)
         server.pendingStats = PoolStats()
@@ -267,6 +301,8 @@ extension Proxy {
                 server.flushOrLose()
                 return
             }
+            // Read-your-writes: the client keeps the server until the primary's position is in.
+            if askPositionIfDue(server) { return }
             // Pinned: the client keeps its server, as in session pooling, until the state is gone.
             guard server.pins.isEmpty else { return }
             release(server)
@@ -355,6 +391,13 @@ extension Proxy {
             forgetServer(server)
             return healthCheckEnded(server.pool, error: "connection lost: \(reason)")
         }
+        if let (routes, index) = server.pool.monitor {
+            forgetServer(server)
+            if routes.monitors[index] === server.pool {
+                monitorFailed(routes, index, error: "connection lost: \(reason)")
+            }
+            return
+        }
         if let checked = server.checkingForClient {
             server.checkingForClient = nil
             serverRemoved(server)
@@ -381,9 +424,10 @@ extension Proxy {
         client.pool?.clientCount -= 1
         clientUncounted(client)
         if cancelKeys[client.cancelKey.processID] == client.id { cancelKeys[client.cancelKey.processID] = nil }
-        if client.isWaitingForServer, let pool = client.pool {
+        if client.isWaitingForServer, let pool = client.routeTarget ?? client.pool {
             pool.machine.waiterLeft(client.id)
             pausedClients.removeAll { $0 === client }
+            pool.routes?.waitingForPrimary.removeAll { $0.clientID == client.id }
         }
         if let server = client.server {
             client.server = nil

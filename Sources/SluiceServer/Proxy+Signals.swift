@@ -135,8 +135,18 @@ extension Proxy {
                     }
                 }
             }
-            let host = database.host ?? fresh.unixSocketDir ?? "127.0.0.1"
-            let port = database.port ?? 5432
+            var host = database.host ?? fresh.unixSocketDir ?? "127.0.0.1"
+            var port = database.port ?? 5432
+            if key.backend > 0 {
+                // A standby's pool: its address is the entry's replica of that position, if it still has one.
+                guard database.routesReads, key.backend <= database.replicas.count else {
+                    pool.routes = nil
+                    markServersForClosing(pool, reason: "replica removed from the configuration")
+                    continue
+                }
+                host = database.replicas[key.backend - 1].host
+                port = database.replicas[key.backend - 1].port
+            }
             let dbname = database.dbname ?? key.database
             if host != pool.host || port != pool.port || dbname != pool.serverDatabase {
                 // Servers of the old target finish what they do and close; new ones go to the new target.
@@ -150,6 +160,7 @@ extension Proxy {
                 markServersForClosing(pool, reason: "server address changed")
             }
         }
+        updateRoutes(fresh)
         var kept = fresh
         kept.listenAddresses = config.listenAddresses
         kept.listenPort = config.listenPort

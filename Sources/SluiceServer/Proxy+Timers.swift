@@ -14,6 +14,7 @@ extension Proxy {
             logStatsIfDue(now)
             rollStatsPeriodIfDue(now)
             runHealthChecksIfDue(now)
+            runRoutingMonitor(now)
             expireStatsConnections(now)
             checkAdminWaits()
             for pool in pools.values where pool.queryWaitTimeout > 0 {

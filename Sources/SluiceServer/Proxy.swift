@@ -56,6 +56,8 @@ public final class Proxy {
     let connector = ServerConnector()
     /// Input buffers of idle clients, lent to whichever client reads next.
     var spareBuffers: [[UInt8]] = []
+    /// This loop's SQL classifiers, by database name, for routed databases (Proxy+Routing.swift).
+    var classifiers: [String: StatementClassifier] = [:]
 
     func recycle(_ storage: [UInt8]) {
         // A buffer that grew for one large message goes back to the system rather than staying pinned.
@@ -265,8 +267,25 @@ public final class Proxy {
     func startupCompleted(_ client: ClientConnection) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
-        let name = client.database
+        var name = client.database
         if name == "pgbouncer" || name == "sluice" { return startAdminLogin(client) }
+        var routeSetting = RouteSetting.auto
+        if config.databases[name] == nil, name.hasSuffix("_ro"), shared.routes[String(name.dropLast(3))] != nil {
+            // `<db>_ro`: a read-only session of a routed database, on a standby for its whole life.
+            name = String(name.dropLast(3))
+            client.database = name
+            routeSetting = .replica
+        }
+        if let option = client.sessionSettings.removeValue(forKey: "sluice.route") {
+            // Sluice's own setting, never sent to PostgreSQL.
+            guard let setting = RouteSetting(rawValue: option.value.lowercased()) else {
+                return client.refuse(
+                    .fatal(
+                        .invalidParameterValue, "invalid value for parameter \"sluice.route\": \"\(option.value)\"",
+                        hint: "Available values: primary, replica, auto."))
+            }
+            routeSetting = setting
+        }
         guard let database = config.databases[name] ?? config.databases["*"] else {
             return client.refuse(.fatal(.invalidCatalogName, "no such database: \(name)"))
         }
@@ -283,6 +302,7 @@ public final class Proxy {
         case .failure(let refusal): return client.refuse(refusal)
         }
         client.pool = pool(for: client, database: database)
+        if client.pool?.routes != nil { client.routing = ClientRouting(setting: routeSetting) }
         client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
         issueCancelKey(to: client)
         client.pool?.clientCount += 1
@@ -391,6 +411,7 @@ public final class Proxy {
             serverLifetime: database.serverLifetime ?? config.serverLifetime, startupParameters: startup, logger: logger
         )
         pool.isPaused = shared.pausedDatabases.contains(key.database)
+        pool.routes = shared.routes[key.database]
         pools[key] = pool
         configureLimits(pool, database: database, user: user, config: config)
         pool.logger.debug("pool created", [("pool_mode", mode.rawValue), ("pool_size", String(size))])

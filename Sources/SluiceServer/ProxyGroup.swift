@@ -17,6 +17,7 @@ public final class ProxyGroup {
             workers.append(try Proxy(shared: shared, index: index, logger: logger))
         }
         shared.workers = workers
+        shared.lock.withLock { workers[0].updateRoutes(config) }
         self.workers = workers
         self.logger = logger
     }

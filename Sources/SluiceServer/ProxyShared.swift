@@ -28,6 +28,8 @@ final class ProxyShared: @unchecked Sendable {
     var loginFailures: UInt64 = 0
     /// What the health checks found, by database name (Proxy+Health.swift).
     var health: [String: DatabaseHealth] = [:]
+    /// The routing state of each database that routes reads to replicas (Proxy+Routing.swift).
+    var routes: [String: RoutedDatabase] = [:]
     /// Reads the configuration again; nil until the loops run.
     var reload: (() throws -> SluiceConfig)?
     var shutdown: ShutdownMode?

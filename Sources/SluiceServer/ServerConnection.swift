@@ -65,6 +65,11 @@ final class ServerConnection: Connection {
     var lastClientID = 0
     /// The client this server is being checked for (`server_check_query`); it is linked once the check passes.
     /// Strong: a client that left meanwhile stays until the check ends, and the link then finds it closed.
+    /// Rows of the Sluice request being answered, when it is one whose rows Sluice reads.
+    var capturedRows: [[String?]] = []
+    /// The routing decision made for the client's current work on this server, and whether it may have
+    /// written (read-your-writes then asks for the primary's position before the server is released).
+    var mayHaveWritten = false
     var checkingForClient: ClientConnection?
     var checkStartedAt: Double = 0
     /// Whether a client ever had this server: only those can have gone stale while idle.
@@ -255,7 +260,8 @@ final class ServerConnection: Connection {
             let code = header.code
             let mustHoldWhole =
                 code == BackendMessageCode.readyForQuery.rawValue || code == BackendMessageCode.parameterStatus.rawValue
-                || (awaitingSessionCheck && code == BackendMessageCode.dataRow.rawValue)
+                || (code == BackendMessageCode.dataRow.rawValue
+                    && (awaitingSessionCheck || owner?.capturesRows == true))
                 || (code == BackendMessageCode.errorResponse.rawValue
                     && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil))
             if mustHoldWhole && input.readableBytes < header.totalLength {
@@ -270,6 +276,8 @@ final class ServerConnection: Connection {
                 parameterStatusReceived(header, owner: owner)
             case .dataRow where awaitingSessionCheck && owner == .sluice(.sessionCheck):
                 sessionCheckRowReceived(header)
+            case .dataRow where owner?.capturesRows == true:
+                captureRow(header)
             case .parseComplete, .closeComplete:
                 guard let request = tracker.completionReceived() else {
                     return lost("server sent a ParseComplete or CloseComplete nobody asked for")
@@ -334,6 +342,11 @@ final class ServerConnection: Connection {
             // Sluice's own statements (a rollback for a client that left) end what the client had open.
             if status == .idle { transactionClock.reset() }
             if owner == .sluice(.sessionCheck) { sessionCheckEnded() }
+            if case .sluice(let request) = owner, request.capturesRows {
+                let rows = capturedRows
+                capturedRows = []
+                proxy.sluiceRequestAnswered(self, request: request, rows: rows)
+            }
         }
         if status == .idle && tracker.isQuiet { statementCache.transactionEnded() }
         // The next owed request, if any, starts running on the server now.
@@ -503,6 +516,14 @@ final class ServerConnection: Connection {
         sessionCheck = (check, SessionCheckResult())
         sendSluiceQuery(check.query, purpose: .sessionCheck)
         return true
+    }
+
+    /// One row of a Sluice request whose answer Sluice reads, as text.
+    private func captureRow(_ header: MessageHeader) {
+        if let row = try? DataRowBody.textColumns(input.bytes(at: 5, count: header.bodyLength)) {
+            capturedRows.append(row)
+        }
+        input.moveReaderIndex(forwardBy: header.totalLength)
     }
 
     /// One row of the check's answer.

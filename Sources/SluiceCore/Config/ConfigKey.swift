@@ -145,12 +145,25 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey(
             "pool_mode", "session", .implemented, .choice(PoolMode.allCases.map(\.rawValue)),
             sidecarDefault: PoolMode.transaction.rawValue),
+        ConfigKey("primary_reads", "0", .implemented, .boolean, isSluiceOnly: true),
+        ConfigKey("primary_wait_timeout", "10", .implemented, .seconds, isSluiceOnly: true),
         ConfigKey("query_timeout", "0", .implemented, .seconds),
         ConfigKey("query_wait_notify", "5", .cosmetic, .seconds),
         ConfigKey("query_wait_timeout", "120", .implemented, .seconds),
+        ConfigKey(
+            "read_your_writes", "connection", .implemented, .choice(["off", "connection", "pool"]), isSluiceOnly: true),
+        ConfigKey("replica_ban_time", "30", .implemented, .seconds, isSluiceOnly: true),
+        ConfigKey(
+            "replica_load_balance", "round_robin", .implemented, .choice(["round_robin", "least_outstanding"]),
+            isSluiceOnly: true),
+        ConfigKey("replica_max_lag_bytes", "16777216", .implemented, .integer, isSluiceOnly: true),
+        ConfigKey("replica_max_lag_seconds", "10", .implemented, .seconds, isSluiceOnly: true),
         ConfigKey("reserve_pool_size", "0", .implemented, .integer),
         ConfigKey("reserve_pool_timeout", "5", .implemented, .seconds),
         ConfigKey("resolv_conf", "", .cosmetic, .text, reloadable: false),
+        ConfigKey("routing_check_period", "1", .implemented, .seconds, isSluiceOnly: true),
+        ConfigKey("routing_safe_functions", "", .implemented, .list, isSluiceOnly: true),
+        ConfigKey("routing_unsafe_functions", "", .implemented, .list, isSluiceOnly: true),
         ConfigKey("sbuf_loopcnt", "5", .cosmetic, .integer),
         ConfigKey("scram_iterations", "4096", .implemented, .integer),
         // TODO: health checks of long-idle servers before reuse; until then only the defaults load, so a file

@@ -241,6 +241,17 @@ struct ConfigLoader {
         case "stats_listen_addr": config.statsListenAddress = value
         case "stats_listen_port": config.statsListenPort = try integer(0...65535)
         case "health_check_period": config.healthCheckPeriod = try seconds()
+        case "primary_wait_timeout": config.primaryWaitTimeout = try seconds()
+        case "read_your_writes": config.readYourWrites = ReadYourWrites(rawValue: value.lowercased()) ?? .connection
+        case "replica_ban_time": config.routingPolicy.banTime = try seconds()
+        case "replica_load_balance":
+            config.routingPolicy.loadBalance = ReplicaLoadBalance(rawValue: value.lowercased()) ?? .roundRobin
+        case "replica_max_lag_bytes": config.routingPolicy.maxLagBytes = UInt64(try integer(0...Int.max))
+        case "replica_max_lag_seconds": config.routingPolicy.maxLagSeconds = try seconds()
+        case "primary_reads": config.routingPolicy.primaryReads = try boolean()
+        case "routing_check_period": config.routingCheckPeriod = max(0.05, try seconds())
+        case "routing_safe_functions": config.routingSafeFunctions = ConfigValue.list(value)
+        case "routing_unsafe_functions": config.routingUnsafeFunctions = ConfigValue.list(value)
         case "tcp_keepalive": config.tcpKeepalive = try boolean()
         case "tcp_keepcnt": config.tcpKeepCount = try integer(0...Int(Int32.max))
         case "tcp_keepidle": config.tcpKeepIdle = try integer(0...Int(Int32.max))

@@ -50,6 +50,20 @@ public struct DatabaseConfig: Sendable, Equatable, CustomStringConvertible {
     public var timeZone: String?
     /// `application_name`: startup parameter sent to the server.
     public var applicationName: String?
+    /// `replicas`: streaming standbys of `host` that serve reads (Sluice only; see docs/routing.md).
+    public var replicas: [BackendAddress] = []
+    /// `routing`: whether reads go to the replicas; nil means yes when there are any.
+    public var routing: Bool?
+    /// `replica_load_balance`, `primary_reads`, `replica_max_lag_bytes`, `replica_max_lag_seconds`,
+    /// `read_your_writes`: per-database overrides of the main section's routing settings.
+    public var replicaLoadBalance: ReplicaLoadBalance?
+    public var primaryReads: Bool?
+    public var replicaMaxLagBytes: UInt64?
+    public var replicaMaxLagSeconds: Double?
+    public var readYourWrites: ReadYourWrites?
+
+    /// Whether the entry routes reads to replicas.
+    public var routesReads: Bool { !replicas.isEmpty && routing != false }
 
     /// An entry with only a name; everything else inherits.
     public init(name: String) {

@@ -71,6 +71,29 @@ enum DatabaseEntryParser {
             case "datestyle": database.dateStyle = text
             case "timezone": database.timeZone = text
             case "application_name": database.applicationName = text
+            case "replicas":
+                var addresses: [BackendAddress] = []
+                for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let address = BackendAddress(parsing: entry.configTrimmed()) else {
+                        throw fail("replicas = '\(text)': '\(entry.configTrimmed())' is not host:port")
+                    }
+                    addresses.append(address)
+                }
+                database.replicas = addresses
+            case "routing": database.routing = try reader.boolean()
+            case "replica_load_balance":
+                guard let mode = ReplicaLoadBalance(rawValue: text.lowercased()) else {
+                    throw fail("replica_load_balance = '\(text)' is not one of round_robin, least_outstanding")
+                }
+                database.replicaLoadBalance = mode
+            case "primary_reads": database.primaryReads = try reader.boolean()
+            case "replica_max_lag_bytes": database.replicaMaxLagBytes = UInt64(try reader.integer(0...Int.max))
+            case "replica_max_lag_seconds": database.replicaMaxLagSeconds = try reader.seconds()
+            case "read_your_writes":
+                guard let mode = ReadYourWrites(rawValue: text.lowercased()) else {
+                    throw fail("read_your_writes = '\(text)' is not one of off, connection, pool")
+                }
+                database.readYourWrites = mode
             default:
                 throw fail("unknown parameter '\(key)'")
             }
@@ -146,6 +169,13 @@ private struct EntryValueReader {
     func optionalSeconds() throws(ConfigError) -> Double? {
         if ConfigValue.integer(text) == -1 { return nil }
         return try seconds()
+    }
+
+    func boolean() throws(ConfigError) -> Bool {
+        guard let value = ConfigValue.boolean(text) else {
+            throw fail("\(key) = '\(text)' is not a boolean (0/1, on/off, yes/no, true/false)")
+        }
+        return value
     }
 
     func poolMode() throws(ConfigError) -> PoolMode {

@@ -124,6 +124,19 @@ public struct SluiceConfig: Sendable, Equatable {
     public var statsAuthToken = ""
     /// `health_check_period`: seconds between health checks of each database's server.
     public var healthCheckPeriod: Double = 10
+    /// Read/write routing defaults (`replica_load_balance`, `primary_reads`, `replica_max_lag_bytes`,
+    /// `replica_max_lag_seconds`, `replica_ban_time`); a database entry may override all but the ban time.
+    public var routingPolicy = RoutingPolicy()
+    /// `read_your_writes`: whose writes a client's reads must see (docs/routing.md).
+    public var readYourWrites = ReadYourWrites.connection
+    /// `routing_check_period`: seconds between the monitor's checks of each routed database's backends.
+    public var routingCheckPeriod: Double = 1
+    /// `primary_wait_timeout`: how long a write waits while no backend is known to be the primary.
+    public var primaryWaitTimeout: Double = 10
+    /// `routing_safe_functions`, `routing_unsafe_functions`: functions (`name` or `schema.name`) the operator
+    /// declares harmless on a replica, or writes, whatever the catalog says.
+    public var routingSafeFunctions: [String] = []
+    public var routingUnsafeFunctions: [String] = []
     /// Main-section settings as the file, the environment or the console's `SET` wrote them, by key: what
     /// `SHOW CONFIG` shows (keys not here show their default).
     public var settingValues: [String: String] = [:]

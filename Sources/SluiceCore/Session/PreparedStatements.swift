@@ -32,6 +32,13 @@ public final class PreparedStatement: Sendable, Equatable {
         sessionScan = queryAndTypes.withUnsafeBytes { SessionTextScan($0) }
     }
 
+    /// The statement's SQL text, as the client sent it.
+    public var queryText: String {
+        let start = 1 + 4 + serverName.utf8.count + 1
+        let end = parseMessage[start...].firstIndex(of: 0) ?? parseMessage.endIndex
+        return String(decoding: parseMessage[start..<end], as: UTF8.self)
+    }
+
     /// Every statement Sluice prepares on a server is named with this prefix.
     public static let namePrefix = "sluice_"
 

@@ -20,6 +20,33 @@ public enum SluiceRequest: Equatable, Sendable {
     case sessionCheck
     /// Preparing a statement the client deallocates with SQL, so that the `DEALLOCATE` finds it.
     case prepareToDeallocate
+    /// The routing monitor's questions (role, WAL position, lag; the catalog of unsafe functions): the rows
+    /// are Sluice's.
+    case routingProbe
+    case routingCatalog
+    /// The primary's WAL position after a client's write, for read-your-writes: the row is Sluice's.
+    case walPosition
+    /// A `BEGIN` Sluice answered itself, sent ahead of the statement that chose the backend.
+    case heldBegin
+}
+
+extension ReplyOwner {
+    /// Whether Sluice reads this owner's DataRows.
+    public var capturesRows: Bool {
+        if case .sluice(let request) = self { return request.capturesRows }
+        return false
+    }
+}
+
+extension SluiceRequest {
+    /// Requests whose DataRows Sluice reads (the others return none it needs).
+    public var capturesRows: Bool {
+        switch self {
+        case .routingProbe, .routingCatalog, .walPosition: true
+        case .parameterRestore, .resetQuery, .rollback, .serverCheck, .sessionCheck, .prepareToDeallocate, .heldBegin:
+            false
+        }
+    }
 }
 
 /// What a Parse or Close written to the server was for, which decides where its reply (ParseComplete,

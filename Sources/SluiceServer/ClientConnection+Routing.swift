@@ -1,0 +1,212 @@
+import SluiceCore
+
+/// What a client of a database that routes reads carries beyond other clients. Allocated only for such
+/// clients, so the others pay one pointer.
+final class ClientRouting {
+    /// The session's own choice: `SET sluice.route`, the startup option, or the `<db>_ro` alias.
+    var setting: RouteSetting = .auto
+    /// A bare `BEGIN` Sluice answered itself: the next statement chooses the backend, and this text goes
+    /// there first.
+    var heldBegin: String?
+    /// The primary's position after this client's last write (read-your-writes per connection).
+    var writtenPosition: WALPosition?
+    /// The client's current server is a standby, chosen for a read.
+    var onStandby = false
+    /// Messages after a Parse, Bind, … and before their Sync: one unit that stays on one server.
+    var inExtendedUnit = false
+    /// Input waits for the current server's answer before its backend is chosen again.
+    var awaitingRoute = false
+    /// What the client waits for while no primary is known.
+    var pendingRequest: RouteRequest?
+    /// The pool (the primary's or a standby's) the client's current request went to.
+    var target: Pool?
+
+    init(setting: RouteSetting) {
+        self.setting = setting
+    }
+}
+
+/// Where a unit of the client's work should run.
+enum RouteRequest: Equatable {
+    /// Provably read-only: a standby may serve it.
+    case read
+    /// Anything else: the primary.
+    case write
+}
+
+/// The routing decision for the unit at the head of a client's input.
+enum UnitRouting {
+    case needMoreInput
+    /// Sluice answered the unit itself (`SET sluice.route`, a held `BEGIN`, its `COMMIT`).
+    case answered
+    case route(RouteRequest)
+}
+
+extension ClientConnection {
+
+    /// The pool the client waits on or was last lent from; nil means its own pool.
+    var routeTarget: Pool? {
+        get { routing?.target }
+        set { routing?.target = newValue }
+    }
+
+    /// Classifies the unit at the head of the input: a Query, or extended-protocol messages up to their
+    /// Sync. A unit Sluice cannot see whole (larger than it holds, or ended by a Flush that awaits answers
+    /// before the Sync) goes to the primary.
+    /// `mayAnswer` is false while answers of earlier work are still to come: Sluice's own answer would
+    /// overtake them, so what Sluice would answer is routed as a write (and waits for them).
+    func routeUnit(
+        _ code: FrontendMessageCode, header: MessageHeader, routing: ClientRouting, mayAnswer: Bool = true
+    ) -> UnitRouting {
+        if code == .query {
+            guard input.readableBytes >= header.totalLength else {
+                if header.totalLength > proxy.holdWholeLimit { return decided(.write, routing) }
+                input.reserveWritable(header.totalLength - input.readableBytes)
+                return .needMoreInput
+            }
+            let text = String(decoding: input.bytes(at: 5, count: max(0, header.bodyLength - 1)), as: UTF8.self)
+            let classification = proxy.classifier(for: pool).classify(text)
+            if !mayAnswer {
+                return isRead(classification, routing: routing) ? decided(.read, routing) : .route(.write)
+            }
+            return routeQuery(classification, text: text, header: header, routing: routing)
+        }
+        // Extended protocol: every statement the unit parses or binds must be read-only.
+        var offset = 0
+        var sawUnnamedParse = false
+        var request = RouteRequest.read
+        while true {
+            guard input.readableBytes - offset >= 5 else { return moreOf(unitAt: offset, routing) }
+            let messageCode = input.byte(at: offset)
+            let length = Int(input.uint32(at: offset + 1))
+            guard length >= 4 else { return decided(.write, routing) }
+            guard input.readableBytes - offset >= 1 + length else {
+                return moreOf(unitAt: offset + 1 + length, routing)
+            }
+            switch FrontendMessageCode(rawValue: messageCode) {
+            case .sync?:
+                return decided(routing.heldBegin == nil ? request : .write, routing)
+            case .parse?:
+                let body = input.bytes(at: offset + 5, count: length - 4)
+                guard let parse = ParseMessageBody(body) else { return decided(.write, routing) }
+                if parse.name.isEmpty { sawUnnamedParse = true }
+                let textStart = body.startIndex + parse.queryOffset
+                let textEnd = body[textStart...].firstIndex(of: 0) ?? body.endIndex
+                let text = String(decoding: body[textStart..<textEnd], as: UTF8.self)
+                if !isRead(proxy.classifier(for: pool).classify(text), routing: routing) { request = .write }
+            case .bind?:
+                let body = input.bytes(at: offset + 5, count: length - 4)
+                guard let portalEnd = body.firstIndex(of: 0), let nameEnd = body[(portalEnd + 1)...].firstIndex(of: 0)
+                else { return decided(.write, routing) }
+                let name = String(decoding: body[(portalEnd + 1)..<nameEnd], as: UTF8.self)
+                if name.isEmpty {
+                    // An unnamed statement lives on the server that parsed it: only one parsed in this unit.
+                    if !sawUnnamedParse { request = .write }
+                } else if let statement = statements[name] {
+                    if !isRead(proxy.classifier(for: pool).classify(statement.queryText), routing: routing) {
+                        request = .write
+                    }
+                } else {
+                    request = .write
+                }
+            case .describe?, .execute?, .close?:
+                break
+            default:
+                // A Flush (the client waits for answers before its Sync), a Query, anything else.
+                return decided(.write, routing)
+            }
+            if request == .write { return decided(.write, routing) }
+            offset += 1 + length
+        }
+    }
+
+    private func moreOf(unitAt needed: Int, _ routing: ClientRouting) -> UnitRouting {
+        if needed > proxy.holdWholeLimit { return decided(.write, routing) }
+        input.reserveWritable(max(0, needed - input.readableBytes))
+        return .needMoreInput
+    }
+
+    /// The client's own setting wins over the statement's class; a held BEGIN goes where it is sent.
+    private func decided(_ request: RouteRequest, _ routing: ClientRouting) -> UnitRouting {
+        switch routing.setting {
+        case .primary: return .route(.write)
+        case .replica: return .route(.read)
+        case .auto: return .route(request)
+        }
+    }
+
+    private func isRead(_ classification: Classification, routing: ClientRouting) -> Bool {
+        switch classification.hint {
+        case .primary?: return false
+        case .replica?: return true
+        case nil: return classification.statementClass == .read
+        }
+    }
+
+    private func routeQuery(
+        _ classification: Classification, text: String, header: MessageHeader, routing: ClientRouting
+    ) -> UnitRouting {
+        if let hint = classification.hint, routing.heldBegin == nil {
+            return decided(hint == .primary ? .write : .read, routing)
+        }
+        switch classification.statementClass {
+        case .read:
+            return decided(routing.heldBegin == nil ? .read : .write, routing)
+        case .write:
+            return decided(.write, routing)
+        case .begin(let modes):
+            guard routing.heldBegin == nil else { return decided(.write, routing) }
+            if modes.readOnly == nil {
+                // Held: the statement after it says whether the transaction may run on a standby.
+                routing.heldBegin = text
+                input.moveReaderIndex(forwardBy: header.totalLength)
+                answerLocally(tag: "BEGIN", status: .inTransaction)
+                return .answered
+            }
+            return decided(modes.readOnly == true && modes.isolationLevel != "serializable" ? .read : .write, routing)
+        case .setTransaction(let modes):
+            guard routing.heldBegin != nil else { return decided(.write, routing) }
+            return decided(modes.readOnly == true && modes.isolationLevel != "serializable" ? .read : .write, routing)
+        case .endTransaction:
+            guard routing.heldBegin != nil, !text.lowercased().contains("chain") else {
+                return decided(.write, routing)
+            }
+            // Nothing ran: the transaction ends where it began, in Sluice.
+            routing.heldBegin = nil
+            let lowered = text.lowercased()
+            let rolledBack = lowered.contains("rollback") || lowered.contains("abort")
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            answerLocally(tag: rolledBack ? "ROLLBACK" : "COMMIT", status: .idle)
+            return .answered
+        case .setRoute(let setting):
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            guard let setting else {
+                takeSpareOutput()
+                output.writeErrorResponse(
+                    .error(
+                        .invalidParameterValue, "invalid value for parameter \"sluice.route\"",
+                        hint: "Available values: primary, replica, auto."))
+                output.writeReadyForQuery(transactionStatus == .idle ? .idle : .failed)
+                if transactionStatus != .idle { transactionStatus = .failed }
+                return .answered
+            }
+            routing.setting = setting
+            answerLocally(tag: "SET", status: transactionStatus)
+            return .answered
+        case .showRoute:
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            takeSpareOutput()
+            AdminResult(columns: [.init("sluice.route", .text)], rows: [[routing.setting.rawValue]]).encode(
+                into: &output)
+            output.writeReadyForQuery(transactionStatus)
+            return .answered
+        }
+    }
+
+    private func answerLocally(tag: String, status: TransactionStatus) {
+        takeSpareOutput()
+        AdminResult.command(tag).encode(into: &output)
+        output.writeReadyForQuery(status)
+        transactionStatus = status
+    }
+}

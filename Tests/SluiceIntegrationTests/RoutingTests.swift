@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+/// Read/write routing against the test cluster's primary and its streaming replica: where statements land
+/// is asked of PostgreSQL itself (`pg_is_in_recovery()` is true only on the standby).
+@Suite("Read/write routing", .serialized)
+struct RoutingTests {
+    /// A routed database, with checks often enough that tests need not wait long for the monitor.
+    static func routed(
+        _ extra: [String: String] = [:], settings: [String: String] = [:]
+    ) throws -> ProxiedDatabase {
+        let cluster = try TestCluster.current()
+        guard let replica = cluster.replicaPort else {
+            throw HarnessError("SLUICE_TEST_REPLICA_PORT is not set: scripts/test starts a replica")
+        }
+        let proxied = try ProxiedDatabase(
+            settings: ["routing_check_period": "0.2"].merging(settings) { _, new in new },
+            databaseExtra: ["replicas": "\(cluster.host):\(replica)"].merging(extra) { _, new in new })
+        // The role and database were made on the primary a moment ago: the standby has them once it has
+        // replayed that, and the monitor has seen it answer.
+        let ready = try waitUntil(timeout: .seconds(20)) {
+            let probe = try proxied.connect()
+            defer { probe.close() }
+            return try probe.value("SELECT pg_is_in_recovery()") == "t"
+        }
+        guard ready else {
+            proxied.stop()
+            throw HarnessError("reads never reached the replica")
+        }
+        return proxied
+    }
+
+    @Test("F9: plain reads land on the replica; writes, locking reads and volatile calls on the primary")
+    func readsAndWrites() throws {
+        let proxied = try Self.routed()
+        defer { proxied.stop() }
+        let client = try proxied.connect()
+        try client.exec("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0)")
+        try client.exec("CREATE SEQUENCE s")
+        try client.exec(
+            "CREATE FUNCTION bump() RETURNS int LANGUAGE sql AS $$ UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v $$")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "t")
+        // Each of these fails with 25006 on a standby, so passing proves it ran on the primary.
+        #expect(try client.value("WITH u AS (UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v) SELECT v FROM u") == "1")
+        #expect(try client.value("SELECT id FROM t FOR NO KEY UPDATE SKIP LOCKED") == "1")
+        #expect(try client.value("SELECT id FROM t FOR UPDATE") == "1")
+        #expect(try client.value("SELECT nextval('s')") == "1")
+        #expect(try client.value("SELECT bump()") == "2")
+        #expect(try client.value("SELECT pg_is_in_recovery() /* sluice: primary */") == "f")
+        // What the parser cannot read goes to the primary, which reports the error.
+        #expect(throws: PQError.self) { try client.exec("SELEC pg_is_in_recovery()") }
+        // The extended protocol: a read with parameters, and a write.
+        #expect(try client.execParams("SELECT pg_is_in_recovery() AND $1::int = 1", ["1"]).first?.first == "t")
+        #expect(try client.execParams("SELECT nextval($1)", ["s"]).first?.first == "2")
+        try client.prepare("is_standby", "SELECT pg_is_in_recovery()")
+        #expect(try client.execPrepared("is_standby").first?.first == "t")
+        try client.prepare("next", "SELECT nextval('s')")
+        #expect(try client.execPrepared("next").first?.first == "3")
+    }
+
+    @Test("Transactions: BEGIN READ ONLY runs on the replica, any other transaction on the primary")
+    func transactions() throws {
+        let proxied = try Self.routed()
+        defer { proxied.stop() }
+        let client = try proxied.connect()
+        try client.exec("BEGIN READ ONLY")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "t")
+        try client.exec("COMMIT")
+        try client.exec("BEGIN")
+        try client.exec("SET TRANSACTION READ ONLY")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "t")
+        try client.exec("COMMIT")
+        try client.exec("BEGIN")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "f")
+        #expect(try client.value("SHOW transaction_read_only") == "off")
+        try client.exec("ROLLBACK")
+        // A transaction that ends before any statement never reaches a server.
+        try client.exec("BEGIN")
+        try client.exec("COMMIT")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "t")
+        try client.exec("START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "f")
+        try client.exec("COMMIT")
+    }
+
+    @Test("Session overrides: SET sluice.route, the startup option and the _ro alias")
+    func overrides() throws {
+        let proxied = try Self.routed()
+        defer { proxied.stop() }
+        let client = try proxied.connect()
+        try client.exec("SET sluice.route = 'primary'")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "f")
+        #expect(try client.value("SHOW sluice.route") == "primary")
+        try client.exec("SET sluice.route = auto")
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "t")
+        #expect(throws: PQError.self) { try client.exec("SET sluice.route = 'sideways'") }
+        let viaOption = try proxied.connect(extra: ["options": "-c sluice.route=primary"])
+        #expect(try viaOption.value("SELECT pg_is_in_recovery()") == "f")
+        let readOnly = try PQConn.connect(
+            port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password,
+            dbname: proxied.database + "_ro")
+        #expect(try readOnly.value("SELECT pg_is_in_recovery()") == "t")
+        #expect(throws: PQError.self) { try readOnly.exec("CREATE TABLE nope (x int)") }
+    }
+
+    @Test("F10: read-your-writes under a paused replica; reads return to it once it catches up")
+    func readYourWritesWithPausedReplay() throws {
+        let proxied = try Self.routed(settings: ["replica_max_lag_seconds": "2"])
+        defer { proxied.stop() }
+        let cluster = proxied.cluster
+        let writer = try proxied.connect()
+        try writer.exec("CREATE TABLE rows (id int)")
+        let standby = try cluster.superuserConnection(replica: true)
+        try standby.exec("SELECT pg_wal_replay_pause()")
+        defer { _ = try? standby.exec("SELECT pg_wal_replay_resume()") }
+        for id in 1...20 {
+            try writer.exec("INSERT INTO rows VALUES (\(id))")
+            #expect(try writer.value("SELECT count(*) FROM rows WHERE id = \(id)") == "1")
+        }
+        // Another client, with no writes of its own, still reads from the standby until the lag limit.
+        let reader = try proxied.connect()
+        let movedToPrimary = try waitUntil(timeout: .seconds(10)) {
+            return try reader.value("SELECT pg_is_in_recovery()") == "f"
+        }
+        #expect(movedToPrimary, "reads left the lagging replica")
+        #expect(try reader.value("SELECT count(*) FROM rows") == "20")
+        try standby.exec("SELECT pg_wal_replay_resume()")
+        let back = try waitUntil(timeout: .seconds(15)) { try reader.value("SELECT pg_is_in_recovery()") == "t" }
+        #expect(back, "reads returned to the replica")
+        #expect(try reader.value("SELECT count(*) FROM rows") == "20")
+    }
+}
