@@ -28,9 +28,16 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libpg_query ships no pkg-config file; its header and library sit on the default search paths.
+        .systemLibrary(
+            name: "CPgQuery",
+            path: "Sources/CPgQuery",
+            providers: [.apt(["libpg-query-dev"])]
+        ),
 
-        // Pure logic: wire protocol, auth math, config, pool and session state machines. No sockets.
-        .target(name: "SluiceCore", dependencies: ["COpenSSL"], swiftSettings: releaseSettings),
+        // Pure logic: wire protocol, auth math, config, pool and session state machines, SQL classification.
+        // No sockets.
+        .target(name: "SluiceCore", dependencies: ["COpenSSL", "CPgQuery"], swiftSettings: releaseSettings),
         // Linux I/O: epoll loop, non-blocking sockets, timers, signals.
         .target(name: "SluiceIO", dependencies: ["CSluiceLinux"], swiftSettings: releaseSettings),
         // The proxy: listeners, client and server connections, the pool registry.
