@@ -44,6 +44,10 @@ let package = Package(
         .target(name: "SluiceServer", dependencies: ["SluiceCore", "SluiceIO"], swiftSettings: releaseSettings),
         // Argument parsing, config loading, signal wiring, logging setup.
         .executableTarget(name: "sluice", dependencies: ["SluiceServer", "SluiceCore"]),
+        // Not a product: bench/classifier builds and runs it to measure the statement classifier.
+        .executableTarget(
+            name: "ClassifierBench", dependencies: ["SluiceCore"], path: "Benchmarks/ClassifierBench",
+            swiftSettings: releaseSettings),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["CLibPQ", "SluiceCore"]),
