@@ -28,15 +28,26 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libpg_query ships no pkg-config file; its header and library sit on the default search paths.
+        .systemLibrary(
+            name: "CPgQuery",
+            path: "Sources/CPgQuery",
+            providers: [.apt(["libpg-query-dev"])]
+        ),
 
-        // Pure logic: wire protocol, auth math, config, pool and session state machines. No sockets.
-        .target(name: "SluiceCore", dependencies: ["COpenSSL"], swiftSettings: releaseSettings),
+        // Pure logic: wire protocol, auth math, config, pool and session state machines, SQL classification.
+        // No sockets.
+        .target(name: "SluiceCore", dependencies: ["COpenSSL", "CPgQuery"], swiftSettings: releaseSettings),
         // Linux I/O: epoll loop, non-blocking sockets, timers, signals.
         .target(name: "SluiceIO", dependencies: ["CSluiceLinux"], swiftSettings: releaseSettings),
         // The proxy: listeners, client and server connections, the pool registry.
         .target(name: "SluiceServer", dependencies: ["SluiceCore", "SluiceIO"], swiftSettings: releaseSettings),
         // Argument parsing, config loading, signal wiring, logging setup.
         .executableTarget(name: "sluice", dependencies: ["SluiceServer", "SluiceCore"]),
+        // Not a product: bench/classifier builds and runs it to measure the statement classifier.
+        .executableTarget(
+            name: "ClassifierBench", dependencies: ["SluiceCore"], path: "Benchmarks/ClassifierBench",
+            swiftSettings: releaseSettings),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["CLibPQ", "SluiceCore"]),

@@ -1,0 +1,132 @@
+/// Classifies statement texts for read/write routing, caching the answer per text.
+///
+/// One per event loop, used only from that loop's thread: the cache is unsynchronized, and parsing happens
+/// on the calling thread (libpg_query keeps its memory per thread, so several loops may parse at once).
+/// Applications send the same few hundred texts over and over (prepared statements, ORMs), so nearly every
+/// call after warm-up is one hash lookup.
+public final class StatementClassifier {
+    /// Texts longer than this are not parsed and count as writes. libpg_query 15 has no stack-depth check
+    /// (its `stack_is_too_deep` always says no), and a chain like `1+1+1+…` nests one level per two bytes;
+    /// measured, each level takes about 115 bytes of stack in the parser's JSON output, so 16 KiB stays under
+    /// 1 MiB of stack, half of the smallest default thread stack glibc gives (2 MiB, when `ulimit -s` is
+    /// unlimited). Longer statements are rare and mostly bulk writes.
+    public static let defaultMaximumTextLength = 16 * 1024
+
+    /// The cache holds at most this many bytes of statement text (about as much again in bookkeeping), so a
+    /// client cycling through large distinct texts cannot grow a loop's memory without bound.
+    static let cacheByteLimit = 4 * 1024 * 1024
+
+    public private(set) var hits = 0
+    public private(set) var misses = 0
+
+    private var analyzer: StatementAnalyzer
+    private let capacity: Int
+    private let maximumTextLength: Int
+    // Two generations approximate least-recently-used eviction at the cost of one extra lookup on a miss:
+    // new entries go to `recent`; when it is half full, it becomes `older` and the previous `older` is
+    // dropped. An entry found in `older` moves back to `recent`.
+    private var recent: [String: Classification] = [:]
+    private var older: [String: Classification] = [:]
+    private var recentBytes = 0
+    /// Texts a replica refused (SQLSTATE 25006). Kept apart from the cache so that eviction and catalog
+    /// reloads do not forget them; bounded by `capacity`.
+    private var pinned: Set<String> = []
+
+    /// - Parameters:
+    ///   - catalog: what the primary's catalog says; `RoutingCatalog()` until it has been read.
+    ///   - capacity: the most texts the cache holds (at least 2).
+    ///   - maximumTextLength: longer texts are writes without being parsed (see `defaultMaximumTextLength`).
+    public init(catalog: RoutingCatalog, capacity: Int = 4096, maximumTextLength: Int = defaultMaximumTextLength) {
+        analyzer = StatementAnalyzer(catalog: catalog)
+        self.capacity = max(capacity, 2)
+        self.maximumTextLength = maximumTextLength
+    }
+
+    /// The classification of a statement text as a client sent it (a Query's text, or a Parse's, which may
+    /// hold `$1` parameters).
+    public func classify(_ text: String) -> Classification {
+        if let cached = recent[text] {
+            hits += 1
+            return cached
+        }
+        if let cached = older.removeValue(forKey: text) {
+            hits += 1
+            remember(text, cached)
+            return cached
+        }
+        misses += 1
+        let classification =
+            pinned.contains(text)
+            ? Classification(statementClass: .write(reason: "refused by a replica")) : classifyUncached(text)
+        remember(text, classification)
+        return classification
+    }
+
+    /// The classification of a statement text given as its UTF-8 bytes, without a trailing NUL, as they sit
+    /// in a protocol message. The cache is keyed by `String`, so this makes one copy of the bytes; invalid
+    /// UTF-8 is repaired, which PostgreSQL would reject anyway.
+    public func classify(utf8 bytes: UnsafeRawBufferPointer) -> Classification {
+        classify(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Uses a newly read catalog from now on. Every cached answer may have changed, so the cache is cleared;
+    /// pinned texts stay pinned.
+    public func replaceCatalog(_ catalog: RoutingCatalog) {
+        analyzer = StatementAnalyzer(catalog: catalog)
+        recent.removeAll()
+        older.removeAll()
+        recentBytes = 0
+    }
+
+    /// A replica refused `text` as a write (SQLSTATE 25006, read_only_sql_transaction): the classifier
+    /// thought it read-only, the server knew better (a mislabelled function, say). From now on it is a write,
+    /// and any hint in it is ignored, since following a replica hint would fail the same way.
+    public func pinToPrimary(_ text: String) {
+        if pinned.count >= capacity, let any = pinned.first { pinned.remove(any) }
+        pinned.insert(text)
+        let classification = Classification(statementClass: .write(reason: "refused by a replica"))
+        older.removeValue(forKey: text)
+        if recent[text] != nil {
+            recent[text] = classification
+        } else {
+            remember(text, classification)
+        }
+    }
+
+    private func remember(_ text: String, _ classification: Classification) {
+        let size = text.utf8.count
+        guard size <= Self.cacheByteLimit / 4 else { return }
+        if recent.count >= capacity / 2 || recentBytes + size > Self.cacheByteLimit / 2 {
+            older = recent
+            recent = [:]
+            recent.reserveCapacity(capacity / 2)
+            recentBytes = 0
+        }
+        recent[text] = classification
+        recentBytes += size
+    }
+
+    /// Parses and classifies without the cache. Never traps: anything the parser or the reader refuses is
+    /// a write.
+    func classifyUncached(_ text: String) -> Classification {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.count <= maximumTextLength else {
+                return Classification(statementClass: .write(reason: "too long to classify"))
+            }
+            // The C API takes a NUL-terminated string; a NUL inside would silently cut the text short.
+            guard !bytes.contains(0) else { return Classification(statementClass: .write(reason: "not parsable")) }
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count + 1) { buffer in
+                _ = buffer.initialize(fromContentsOf: bytes)
+                buffer[bytes.count] = 0
+                let terminated = UnsafeBufferPointer(rebasing: buffer[..<bytes.count])
+                let hint = RouteHintScanner.hint(in: terminated)
+                let pointer = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+                guard let tree = PgQuery.parse(pointer) else {
+                    return Classification(statementClass: .write(reason: "not parsable"), hint: hint)
+                }
+                return Classification(statementClass: analyzer.classify(tree: tree), hint: hint)
+            }
+        }
+    }
+}
