@@ -59,7 +59,11 @@ public final class RecursiveLock: @unchecked Sendable {
     }
 }
 
-/// Starts `body` on a new thread with the default stack; `join` waits for it, `detach` lets it go.
+/// Starts `body` on a new thread with an 8 MiB stack; `join` waits for it, `detach` lets it go.
+///
+/// The stack size is set rather than inherited from `RLIMIT_STACK`, which a container or a unit file may set
+/// low: PostgreSQL's parser, run on every loop to classify statements, recurses once per nesting level of a
+/// statement and has no depth check of its own in the library build.
 public final class NativeThread: @unchecked Sendable {
     private var handle = pthread_t()
     private let body: () -> Void
@@ -67,8 +71,12 @@ public final class NativeThread: @unchecked Sendable {
     public init(_ body: @escaping () -> Void) throws(SystemError) {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 8 << 20)
         let rc = pthread_create(
-            &handle, nil,
+            &handle, &attributes,
             { raw in
                 let thread = Unmanaged<NativeThread>.fromOpaque(raw!).takeRetainedValue()
                 thread.body()

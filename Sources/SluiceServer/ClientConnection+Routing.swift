@@ -7,7 +7,11 @@ final class ClientRouting {
     var setting: RouteSetting = .auto
     /// A bare `BEGIN` Sluice answered itself: the next statement chooses the backend, and this text goes
     /// there first.
-    var heldBegin: String?
+    var heldBegin: String? {
+        didSet { if heldBegin == nil { localSetting = nil } }
+    }
+    /// `SET LOCAL sluice.route` inside the held transaction.
+    var localSetting: RouteSetting?
     /// The primary's position after this client's last write (read-your-writes per connection).
     var writtenPosition: WALPosition?
     /// The client's current server is a standby, chosen for a read.
@@ -18,6 +22,8 @@ final class ClientRouting {
     var awaitingRoute = false
     /// What the client waits for while no primary is known.
     var pendingRequest: RouteRequest?
+    /// Set from routing a unit until its first message reaches a server: whether the unit may write.
+    var routedUnitWrites: Bool?
     /// The pool (the primary's or a standby's) the client's current request went to.
     var target: Pool?
 
@@ -39,7 +45,11 @@ enum UnitRouting {
     case needMoreInput
     /// Sluice answered the unit itself (`SET sluice.route`, a held `BEGIN`, its `COMMIT`).
     case answered
-    case route(RouteRequest)
+    /// Sluice must answer the unit itself, but answers to earlier work are still coming: it waits for them.
+    case hold
+    /// `writes`: the unit itself may write (the client's setting can send a read to the primary, or a write
+    /// to a standby, which then refuses it).
+    case route(RouteRequest, writes: Bool)
 }
 
 extension ClientConnection {
@@ -53,10 +63,12 @@ extension ClientConnection {
     /// Classifies the unit at the head of the input: a Query, or extended-protocol messages up to their
     /// Sync. A unit Sluice cannot see whole (larger than it holds, or ended by a Flush that awaits answers
     /// before the Sync) goes to the primary.
-    /// `mayAnswer` is false while answers of earlier work are still to come: Sluice's own answer would
-    /// overtake them, so what Sluice would answer is routed as a write (and waits for them).
+    /// `linked`: the client still holds a server (a unit pipelined behind answers still due, or a pinned
+    /// session), so a `BEGIN` goes where its modes say instead of being held. `mayAnswer` is false while
+    /// answers to the client's earlier work are still due: Sluice's own answer would overtake them.
     func routeUnit(
-        _ code: FrontendMessageCode, header: MessageHeader, routing: ClientRouting, mayAnswer: Bool = true
+        _ code: FrontendMessageCode, header: MessageHeader, routing: ClientRouting, linked: Bool = false,
+        mayAnswer: Bool = true
     ) -> UnitRouting {
         if code == .query {
             guard input.readableBytes >= header.totalLength else {
@@ -66,8 +78,16 @@ extension ClientConnection {
             }
             let text = String(decoding: input.bytes(at: 5, count: max(0, header.bodyLength - 1)), as: UTF8.self)
             let classification = proxy.classifier(for: pool).classify(text)
-            if !mayAnswer {
-                return isRead(classification, routing: routing) ? decided(.read, routing) : .route(.write)
+            if linked {
+                switch classification.statementClass {
+                case .setRoute, .showRoute:
+                    if !mayAnswer { return .hold }
+                case .begin(let modes):
+                    return decided(
+                        modes.readOnly == true && modes.isolationLevel != "serializable" ? .read : .write, routing)
+                case .read, .write, .setTransaction, .endTransaction:
+                    return decided(isRead(classification, routing: routing) ? .read : .write, routing)
+                }
             }
             return routeQuery(classification, text: text, header: header, routing: routing)
         }
@@ -127,11 +147,12 @@ extension ClientConnection {
     }
 
     /// The client's own setting wins over the statement's class; a held BEGIN goes where it is sent.
-    private func decided(_ request: RouteRequest, _ routing: ClientRouting) -> UnitRouting {
-        switch routing.setting {
-        case .primary: return .route(.write)
-        case .replica: return .route(.read)
-        case .auto: return .route(request)
+    private func decided(_ request: RouteRequest, _ routing: ClientRouting, writes: Bool? = nil) -> UnitRouting {
+        let writes = writes ?? (request == .write)
+        switch routing.localSetting ?? routing.setting {
+        case .primary: return .route(.write, writes: writes)
+        case .replica: return .route(.read, writes: writes)
+        case .auto: return .route(request, writes: writes)
         }
     }
 
@@ -147,7 +168,8 @@ extension ClientConnection {
         _ classification: Classification, text: String, header: MessageHeader, routing: ClientRouting
     ) -> UnitRouting {
         if let hint = classification.hint, routing.heldBegin == nil {
-            return decided(hint == .primary ? .write : .read, routing)
+            return decided(
+                hint == .primary ? .write : .read, routing, writes: classification.statementClass != .read)
         }
         switch classification.statementClass {
         case .read:
@@ -178,7 +200,7 @@ extension ClientConnection {
             input.moveReaderIndex(forwardBy: header.totalLength)
             answerLocally(tag: rolledBack ? "ROLLBACK" : "COMMIT", status: .idle)
             return .answered
-        case .setRoute(let setting):
+        case .setRoute(let setting, let local):
             input.moveReaderIndex(forwardBy: header.totalLength)
             guard let setting else {
                 takeSpareOutput()
@@ -190,7 +212,13 @@ extension ClientConnection {
                 if transactionStatus != .idle { transactionStatus = .failed }
                 return .answered
             }
-            routing.setting = setting
+            if !local {
+                routing.setting = setting
+            } else if routing.heldBegin != nil {
+                // SET LOCAL inside a held transaction: it chooses where that transaction runs.
+                routing.localSetting = setting
+            }
+            // SET LOCAL outside a transaction does nothing, as in PostgreSQL (which also warns).
             answerLocally(tag: "SET", status: transactionStatus)
             return .answered
         case .showRoute:

@@ -471,6 +471,7 @@ final class ClientConnection: Connection {
                         if pool?.mode == .session {
                             // A session stays on one server: only the session's own choice routes it.
                             request = routing.setting == .replica ? .read : .write
+                            routing.routedUnitWrites = true
                         } else {
                             switch routeUnit(code, header: header, routing: routing) {
                             case .needMoreInput: return
@@ -478,40 +479,53 @@ final class ClientConnection: Connection {
                                 // Sluice's own answer leaves now: no server's reply will carry it along.
                                 flushAfterServerOutput()
                                 continue
-                            case .route(let chosen): request = chosen
+                            case .hold: return
+                            case .route(let chosen, let writes):
+                                request = chosen
+                                routing.routedUnitWrites = writes
                             }
                         }
                     }
                     proxy.acquireServer(for: self, request: request)
-                    guard let server else { return }
-                    if let request, let routing {
-                        server.mayHaveWritten = request == .write
-                        if let held = routing.heldBegin {
-                            routing.heldBegin = nil
-                            server.sendSluiceQuery(held, purpose: .heldBegin)
-                        }
-                    }
-                }
-            } else if let routing, transactionStatus == .idle, !routing.inExtendedUnit, pool?.mode != .session,
-                code != .sync
-            {
-                // A new unit on a server still linked (answers of the last one are pending, or it is pinned):
-                // a standby takes it only if it is a read; anything may still write on the primary.
-                if routing.onStandby, let server, !server.tracker.isQuiet {
-                    switch routeUnit(code, header: header, routing: routing, mayAnswer: false) {
-                    case .needMoreInput: return
-                    case .answered: continue
-                    case .route(.read): break
-                    case .route(.write):
-                        routing.awaitingRoute = true
-                        return
-                    }
-                } else {
-                    server?.mayHaveWritten = true
+                    guard server != nil else { return }
                 }
             }
             guard let server else { return }
-            if let routing { routing.inExtendedUnit = code != .query && code != .sync }
+            if let routing {
+                if let writes = routing.routedUnitWrites {
+                    // The first message of the unit just routed, on the server it was routed to (perhaps after
+                    // waiting for it).
+                    routing.routedUnitWrites = nil
+                    server.mayHaveWritten = writes
+                    if let held = routing.heldBegin {
+                        routing.heldBegin = nil
+                        server.sendSluiceQuery(held, purpose: .heldBegin)
+                    }
+                } else if transactionStatus == .idle, !routing.inExtendedUnit, pool?.mode != .session, code != .sync {
+                    // A new unit on a server still linked (answers to the last one are due, Sluice's own request
+                    // runs, or the session is pinned): a standby takes it only if it is a read.
+                    switch routeUnit(
+                        code, header: header, routing: routing, linked: true,
+                        mayAnswer: !server.tracker.clientRequestInFlight)
+                    {
+                    case .needMoreInput: return
+                    case .answered:
+                        flushAfterServerOutput()
+                        continue
+                    case .hold:
+                        routing.awaitingRoute = true
+                        return
+                    case .route(let request, let writes):
+                        if writes { server.mayHaveWritten = true }
+                        // A pinned standby session (nothing due) keeps its server; the standby answers itself.
+                        if routing.onStandby && request == .write && !server.tracker.isQuiet {
+                            routing.awaitingRoute = true
+                            return
+                        }
+                    }
+                }
+                routing.inExtendedUnit = code != .query && code != .sync
+            }
             if !server.tracker.clientRequestInFlight { server.requestStartedAt = Syscall.monotonicNow() }
             switch code {
             case .parse, .bind, .describe, .close:
@@ -798,11 +812,6 @@ final class ClientConnection: Connection {
     /// The server forwarded a ReadyForQuery to this client.
     func readyForQueryForwarded(_ status: TransactionStatus, requestStartedAt: Double) {
         transactionStatus = status
-        if let routing, routing.awaitingRoute {
-            // Held input waits for this answer: the server may now be released and the next unit routed.
-            routing.awaitingRoute = false
-            scheduleDrive()
-        }
         if status == .idle {
             transactionStartedAt = nil
         } else if transactionStartedAt == nil {

@@ -55,6 +55,9 @@ final class Pool {
     var isHealthCheck = false
     /// For the routing monitor's own connection to one backend: the database it watches and the backend.
     var monitor: (routes: RoutedDatabase, backend: Int)?
+    /// The database as per-pool views and metrics name it: a routed database's pools on other backends than
+    /// the entry's `host` carry their address, so that (database, user) stays unique per row and series.
+    var shownDatabase: String { key.backend == 0 ? key.database : "\(key.database)@\(host):\(port)" }
     /// The routing state of the pool's database when it routes reads; nil otherwise.
     var routes: RoutedDatabase?
     let logger: Logger

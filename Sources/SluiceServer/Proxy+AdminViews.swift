@@ -234,7 +234,7 @@ extension Proxy {
                 // TODO: the cancel columns stay 0: Sluice forwards a cancel request at once on a connection of
                 // its own rather than queueing it per pool, so there is no per-pool count to show yet.
                 return [
-                    pool.key.database, pool.key.user,
+                    pool.shownDatabase, pool.key.user,
                     String(members.count { !$0.isServer && ($0.state == "active" || $0.state == "idle") }),
                     count(server: false, "waiting"), "0", "0", count(server: true, "active"), "0", "0",
                     count(server: true, "idle"), count(server: true, "used"), count(server: true, "tested"),
@@ -407,7 +407,7 @@ extension Proxy {
         let rows: [[String?]] = sortedPools()
             .map { pool in
                 let period = recentLatency(of: pool)
-                var row: [String?] = [pool.key.database, pool.key.user]
+                var row: [String?] = [pool.shownDatabase, pool.key.user]
                 for histogram in [period.query, period.transaction, period.wait] {
                     row.append(String(histogram.count))
                     for percent in [50.0, 95, 99] { row.append(histogram.percentile(percent).map { String($0) }) }
@@ -417,33 +417,78 @@ extension Proxy {
         return AdminResult(columns: AdminColumns.latency, rows: rows)
     }
 
-    /// Every server address Sluice connects to, with what the health checks found there.
+    /// Every server address Sluice connects to, with what the health checks found there, and for the backends of
+    /// routed databases what the routing monitor found: role, lag, reads and writes sent there.
     private func backendsView(_ connections: [ConnectionSnapshot]) -> AdminResult {
-        var databasesAt: [String: (host: String, port: Int, names: Set<String>)] = [:]
+        struct Target {
+            var host: String
+            var port: Int
+            var names: Set<String> = []
+            var routed: [(routes: RoutedDatabase, index: Int)] = []
+        }
+        var targets: [String: Target] = [:]
         for name in checkedDatabaseNames() {
             guard let database = config.database(named: name) else { continue }
             let host = database.host ?? config.unixSocketDir ?? "127.0.0.1"
             let port = database.port ?? 5432
-            databasesAt["\(host):\(port)", default: (host, port, [])].names.insert(name)
+            targets["\(host):\(port)", default: Target(host: host, port: port)].names.insert(name)
+        }
+        for routes in shared.routes.values {
+            for (index, address) in routes.addresses.enumerated() {
+                let key = "\(address.host):\(address.port)"
+                targets[key, default: Target(host: address.host, port: address.port)].names.insert(routes.name)
+                targets[key]?.routed.append((routes, index))
+            }
         }
         let now = Syscall.monotonicNow()
         let wallOffset = Syscall.wallClockNow() - now
-        let rows: [[String?]] = databasesAt.values.sorted { ($0.host, $0.port) < ($1.host, $1.port) }.map { target in
+        let rows: [[String?]] = targets.values.sorted { ($0.host, $0.port) < ($1.host, $1.port) }.map { target in
             let servers = connections.filter { connection in
-                connection.isServer && connection.pool.map { target.names.contains($0.database) } == true
+                guard connection.isServer, let pool = connection.pool, target.names.contains(pool.database) else {
+                    return false
+                }
+                // A routed database's pools each lead to one backend; others lead to their entry's host.
+                guard let routes = shared.routes[pool.database] else { return true }
+                return routes.addresses[pool.backend] == BackendAddress(host: target.host, port: target.port)
             }
-            let states = target.names.map { healthState($0, now: now) }
-            let state =
+            let checked = target.names.filter { name in !target.routed.contains { $0.routes.name == name } }
+            let states = checked.map { healthState($0, now: now) }
+            var state =
                 states.contains { $0.state == "down" }
                 ? "down" : states.allSatisfy { $0.state == "up" } ? "up" : "unknown"
-            let lastCheck = states.compactMap(\.health.checkedAt).max()
+            var role = "primary"
+            var lagMS: String?
+            var lagBytes: String?
+            var lastCheck = states.compactMap(\.health.checkedAt).max()
+            var lastError = states.compactMap(\.health.lastError).first
+            var reads: UInt64 = 0
+            var writes: UInt64 = 0
+            for (routes, index) in target.routed {
+                let backend = routes.state.backends[index]
+                role = backend.role.rawValue
+                reads &+= routes.reads[index]
+                writes &+= routes.writes[index]
+                if backend.checkedAt == nil {
+                    state = "unknown"
+                } else if !backend.isReachable || (backend.bannedUntil ?? 0) > now {
+                    state = backend.isReachable ? "banned" : "down"
+                } else if backend.role == .standby && !routes.state.mayServeRead(index, after: nil, now: now) {
+                    state = "lagging"
+                } else if state != "down" {
+                    state = "up"
+                }
+                lagMS = backend.lagSeconds.map { String(Int(($0 * 1000).rounded())) }
+                lagBytes = backend.lagBytes.map(String.init)
+                lastCheck = [lastCheck, backend.checkedAt].compactMap { $0 }.max()
+                lastError = lastError ?? backend.lastError
+            }
             return [
-                target.host, String(target.port), "primary", state, nil, target.names.sorted().joined(separator: ","),
+                target.host, String(target.port), role, state, lagMS, target.names.sorted().joined(separator: ","),
                 String(servers.count { $0.state == "active" }),
                 String(servers.count { $0.state == "idle" || $0.state == "used" }),
                 String(servers.count { $0.state == "new" }), String(servers.count),
-                lastCheck.map { AdminColumns.timestamp(unixSeconds: $0 + wallOffset) },
-                states.compactMap(\.health.lastError).first,
+                lastCheck.map { AdminColumns.timestamp(unixSeconds: $0 + wallOffset) }, lastError, lagBytes,
+                String(reads), String(writes),
             ]
         }
         return AdminResult(columns: AdminColumns.backends, rows: rows)

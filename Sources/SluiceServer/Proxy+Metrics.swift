@@ -34,7 +34,7 @@ extension Proxy {
             }
             poolEntries.append(
                 .object([
-                    ("database", .string(pool.key.database)), ("user", .string(pool.key.user)),
+                    ("database", .string(pool.shownDatabase)), ("user", .string(pool.key.user)),
                     ("pool_mode", .string(pool.mode.rawValue)),
                     ("pool_size", pool.machine.maxServers == Int.max ? .null : .int(Int64(pool.machine.maxServers))),
                     ("paused", .bool(paused || pool.isPaused)),
@@ -92,7 +92,7 @@ extension Proxy {
     func metrics(_ snapshot: AdminSnapshot) -> String {
         let byPool = connectionsByPool(snapshot)
         let pools = sortedPools()
-        func labels(_ pool: Pool) -> [(String, String)] { [("database", pool.key.database), ("user", pool.key.user)] }
+        func labels(_ pool: Pool) -> [(String, String)] { [("database", pool.shownDatabase), ("user", pool.key.user)] }
         var out = PrometheusExposition()
         let counters: [(String, String, KeyPath<PoolStats, UInt64>)] = [
             ("sluice_transactions_total", "Transactions completed.", \.transactions),
@@ -184,7 +184,9 @@ extension Proxy {
 
     /// The pools in the order every view lists them: by database, then user.
     func sortedPools() -> [Pool] {
-        pools.values.sorted { ($0.key.database, $0.key.user) < ($1.key.database, $1.key.user) }
+        pools.values.sorted {
+            ($0.key.database, $0.key.user, $0.key.backend) < ($1.key.database, $1.key.user, $1.key.backend)
+        }
     }
 
     /// Each pool's connections in a snapshot.

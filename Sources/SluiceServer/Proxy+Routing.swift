@@ -88,7 +88,8 @@ extension Proxy {
                 else { return 0 }
                 return pool.machine.totalServers - pool.machine.idleCount + pool.machine.waitingCount
             }
-            switch routes.state.chooseReader(after: position, outstanding: load, now: now) {
+            let choice = routes.state.chooseReader(after: position, outstanding: load, now: now)
+            switch choice {
             case .replica(let index):
                 routes.reads[index] &+= 1
                 routing.onStandby = true
@@ -301,7 +302,8 @@ extension Proxy {
             else { return }
             switch routes.readYourWrites {
             case .off: break
-            case .connection: server.client?.routing?.writtenPosition = position
+            case .connection:
+                server.client?.routing?.writtenPosition = position
             case .pool:
                 let user = server.pool.key.user
                 routes.lastWrite[user] = max(routes.lastWrite[user] ?? position, position)

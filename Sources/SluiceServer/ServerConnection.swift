@@ -349,6 +349,11 @@ final class ServerConnection: Connection {
             }
         }
         if status == .idle && tracker.isQuiet { statementCache.transactionEnded() }
+        if let routing = client?.routing, routing.awaitingRoute {
+            // The client's next unit waits to be routed until this server is done: released by now, or not.
+            routing.awaitingRoute = false
+            client?.scheduleDrive()
+        }
         // The next owed request, if any, starts running on the server now.
         requestStartedAt = now
         quietSince = now

@@ -13,8 +13,10 @@ struct ConfigClassificationTests {
         #expect(ConfigKey.all.filter { !$0.isSluiceOnly }.count == 101)
         #expect(
             ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == [
-                "health_check_period", "max_client_prepared_statements", "stats_auth_token", "stats_listen_addr",
-                "stats_listen_port", "workers",
+                "health_check_period", "max_client_prepared_statements", "primary_reads", "primary_wait_timeout",
+                "read_your_writes", "replica_ban_time", "replica_load_balance", "replica_max_lag_bytes",
+                "replica_max_lag_seconds", "routing_check_period", "routing_safe_functions", "routing_unsafe_functions",
+                "stats_auth_token", "stats_listen_addr", "stats_listen_port", "workers",
             ])
         #expect(ConfigKey.named("LISTEN_PORT")?.name == "listen_port")
     }

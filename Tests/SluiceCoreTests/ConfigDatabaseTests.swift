@@ -159,3 +159,52 @@ struct ConfigDatabaseTests {
                 == [3, 4, 5, 6])
     }
 }
+
+@Suite("Routing keys of [databases] entries and the main section")
+struct ConfigRoutingTests {
+    @Test("replicas and the per-database routing keys")
+    func databaseKeys() throws {
+        let config = try parseConfig(
+            """
+            [databases]
+            app = host=10.0.0.1 replicas=10.0.0.2:5433,[::1]:5434,db3 replica_load_balance=least_outstanding \
+            primary_reads=1 replica_max_lag_bytes=1000 replica_max_lag_seconds=2.5 read_your_writes=pool
+            off = host=10.0.0.1 replicas=10.0.0.2 routing=off
+            [sluice]
+            listen_addr = 127.0.0.1
+            read_your_writes = off
+            replica_ban_time = 5
+            routing_check_period = 0.5
+            routing_safe_functions = my_random, audit.peek
+            """)
+        let app = try #require(config.databases["app"])
+        #expect(
+            app.replicas == [
+                BackendAddress(host: "10.0.0.2", port: 5433), BackendAddress(host: "::1", port: 5434),
+                BackendAddress(host: "db3", port: 5432),
+            ])
+        #expect(app.routesReads)
+        #expect(app.replicaLoadBalance == .leastOutstanding)
+        #expect(app.primaryReads == true)
+        #expect(app.replicaMaxLagBytes == 1000)
+        #expect(app.replicaMaxLagSeconds == 2.5)
+        #expect(app.readYourWrites == .pool)
+        #expect(config.databases["off"]?.routesReads == false)
+        #expect(config.readYourWrites == .off)
+        #expect(config.routingPolicy.banTime == 5)
+        #expect(config.routingCheckPeriod == 0.5)
+        #expect(config.routingSafeFunctions == ["my_random", "audit.peek"])
+    }
+
+    @Test("a bad replica list or routing value names the file and line")
+    func badValues() {
+        for entry in [
+            "replicas=10.0.0.2:0", "replicas=a,,b", "routing=maybe", "replica_load_balance=random",
+            "read_your_writes=always",
+        ] {
+            let error = configError { _ = try parseConfig("[databases]\napp = host=h \(entry)\n") }
+            #expect(error?.line == 2, "\(entry)")
+            #expect(error?.message.contains("app") == true, "\(entry)")
+        }
+    }
+}

@@ -91,8 +91,8 @@ public enum AdminColumns {
     public static let backends = AdminResult.columns(
         [
             "host", "port", "role", "state", "lag_ms", "databases", "sv_active", "sv_idle", "sv_login", "sv_total",
-            "last_check", "last_error",
-        ], format: "sisssqiiiiTs")
+            "last_check", "last_error", "lag_bytes", "reads", "writes",
+        ], format: "sisssqiiiiTsqqq")
 
     /// Sluice's own: latency percentiles per pool over the last `stats_period`, in microseconds.
     public static let latency = AdminResult.columns(

@@ -21,6 +21,9 @@ public struct BackendAddress: Sendable, Hashable, CustomStringConvertible {
         } else if let colon = rest.lastIndex(of: ":"), rest.firstIndex(of: ":") == colon {
             host = rest[..<colon]
             rest = rest[colon...]
+        } else if rest.contains(":") {
+            // Several colons without brackets: an IPv6 address whose port cannot be told from its last group.
+            return nil
         } else {
             host = rest
             rest = ""

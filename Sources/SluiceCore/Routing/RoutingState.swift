@@ -4,22 +4,17 @@ public struct BackendProbe: Sendable, Equatable {
     public var inRecovery: Bool
     /// On a primary the WAL insert position, on a standby the last replayed position.
     public var position: WALPosition?
-    /// On a standby, seconds since the last replayed transaction committed on the primary; nil on a primary
-    /// and on a standby that has replayed no transaction since it started.
-    public var secondsSinceReplay: Double?
 
-    public init(inRecovery: Bool, position: WALPosition?, secondsSinceReplay: Double?) {
+    public init(inRecovery: Bool, position: WALPosition?) {
         self.inRecovery = inRecovery
         self.position = position
-        self.secondsSinceReplay = secondsSinceReplay
     }
 
     /// Reads the probe's one row (text format); nil when it does not have that shape.
     public init?(row: [String?]) {
-        guard row.count == 3, let recovery = row[0], recovery == "t" || recovery == "f" else { return nil }
+        guard row.count == 2, let recovery = row[0], recovery == "t" || recovery == "f" else { return nil }
         inRecovery = recovery == "t"
         position = row[1].flatMap { WALPosition($0) }
-        secondsSinceReplay = row[2].flatMap { Double($0) }
     }
 }
 
@@ -83,16 +78,20 @@ public struct RoutingState: Sendable {
     private var nextReplica = 0
     /// Standbys over a lag limit at their last check, so that crossing it is logged once each way.
     private var lagging: Set<Int> = []
+    /// The primary's position at each of its recent checks, oldest first: a standby's lag in seconds is how
+    /// long ago the primary passed the standby's replay position. PostgreSQL's own measure (the age of the
+    /// last replayed commit) makes a standby of a primary that was idle for an hour look an hour late the
+    /// moment the next write arrives.
+    private var primarySamples: [(position: WALPosition, at: Double)] = []
     /// Set while more than one backend claims to be the primary.
     public private(set) var conflictingPrimaries: [Int] = []
 
-    /// The one statement the monitor runs on every backend. Text results: `t`/`f`, a `pg_lsn`, seconds.
+    /// The one statement the monitor runs on every backend. Text results: `t`/`f` and a `pg_lsn`.
     /// The insert position, not the write position, stands for a primary: a commit's record is inserted before
     /// its client hears of it, even with `synchronous_commit = off`.
     public static let probeQuery =
         "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-        + "ELSE pg_current_wal_insert_lsn() END, "
-        + "CASE WHEN pg_is_in_recovery() THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+        + "ELSE pg_current_wal_insert_lsn() END"
 
     /// The statement that reads the primary's position after a client's write transaction.
     public static let positionQuery = "SELECT pg_current_wal_insert_lsn()"
@@ -104,10 +103,13 @@ public struct RoutingState: Sendable {
         self.policy = policy
     }
 
-    /// The backend writes go to: the one that claims to be primary. Nil when none does, or when several do.
+    /// The backend writes go to: the reachable one that claims to be primary, else the one that claimed it
+    /// last (its clients then get a connection error at once rather than a wait). Nil when no backend claims
+    /// it (a failover under way), or when several reachable ones do.
     public var primary: Int? {
         guard conflictingPrimaries.isEmpty else { return nil }
-        return backends.firstIndex { $0.role == .primary }
+        let claimants = backends.indices.filter { backends[$0].role == .primary }
+        return claimants.first { backends[$0].isReachable } ?? claimants.first
     }
 
     // MARK: Events
@@ -129,15 +131,19 @@ public struct RoutingState: Sendable {
             backend.bannedUntil = nil
         }
         backends[index] = backend
+        events += checkForConflict()
         if role == .standby {
-            events += measureLag(index, secondsSinceReplay: probe.secondsSinceReplay)
-        } else {
-            // A new primary position moves every standby's byte lag.
+            events += measureLag(index, now: now)
+        } else if index == primary, let position = probe.position {
+            if primarySamples.last?.position != position {
+                primarySamples.append((position, now))
+                if primarySamples.count > 256 { primarySamples.removeFirst(primarySamples.count - 256) }
+            }
+            // A new primary position moves every standby's lag.
             for other in backends.indices where backends[other].role == .standby && backends[other].isReachable {
-                events += measureLag(other, secondsSinceReplay: nil, keepSeconds: true)
+                events += measureLag(other, now: now)
             }
         }
-        events += checkForConflict()
         return events
     }
 
@@ -163,21 +169,18 @@ public struct RoutingState: Sendable {
         return wasBanned ? [] : [.banned(backend: index, reason: error)]
     }
 
-    private mutating func measureLag(
-        _ index: Int, secondsSinceReplay: Double?, keepSeconds: Bool = false
-    ) -> [RoutingEvent] {
+    private mutating func measureLag(_ index: Int, now: Double) -> [RoutingEvent] {
         guard let primary, let primaryPosition = backends[primary].position, let position = backends[index].position
         else { return [] }
         let bytes = primaryPosition.bytes(since: position)
         backends[index].lagBytes = bytes
         // A standby that replayed everything the primary has is not late, however long ago the last
-        // transaction committed: an idle primary must not make its standbys look stale.
-        if bytes == 0 {
-            backends[index].lagSeconds = 0
-        } else if !keepSeconds {
-            backends[index].lagSeconds = max(0, secondsSinceReplay ?? 0)
+        // transaction committed. Otherwise it is as late as the first sample the primary was past it.
+        var seconds = 0.0
+        if bytes > 0, let passed = primarySamples.first(where: { $0.position > position }) {
+            seconds = max(0, now - passed.at)
         }
-        let seconds = backends[index].lagSeconds ?? 0
+        backends[index].lagSeconds = seconds
         let over =
             (policy.maxLagBytes > 0 && bytes > policy.maxLagBytes)
             || (policy.maxLagSeconds > 0 && seconds > policy.maxLagSeconds)

@@ -10,13 +10,17 @@ enum BuiltinRoutingLists {
     /// - clock_timestamp, timeofday: read the wall clock, which a replica has too.
     /// - gen_random_uuid: random bytes from the OS, no catalog or WAL access.
     /// - pg_sleep, pg_sleep_for, pg_sleep_until: wait; callers use them to test timeouts, on any server.
+    /// - pg_is_in_recovery, pg_last_wal_receive_lsn, pg_last_wal_replay_lsn, pg_last_xact_replay_timestamp,
+    ///   pg_is_wal_replay_paused: report the server's recovery state; volatile only because the answer changes
+    ///   during a promotion. Applications and health checks ask them to learn which server they reached.
     ///
     /// Deliberately absent: `random_normal` (new in PostgreSQL 16, not in 15's catalog; a 16 primary's catalog
     /// lists it as volatile, so it goes to the primary until reviewed), and `setseed`, which changes the
     /// session's random state: a later `random()` on the primary would not see the seed set on a replica.
     static let safeVolatileFunctions: Set<String> = [
         "random", "clock_timestamp", "timeofday", "gen_random_uuid", "pg_sleep", "pg_sleep_for",
-        "pg_sleep_until",
+        "pg_sleep_until", "pg_is_in_recovery", "pg_last_wal_receive_lsn", "pg_last_wal_replay_lsn",
+        "pg_last_xact_replay_timestamp", "pg_is_wal_replay_paused",
     ]
 
     /// Built-ins that must never count as reads, whatever a catalog or an operator says: sequences and
