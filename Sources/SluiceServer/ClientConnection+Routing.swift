@@ -22,6 +22,16 @@ final class ClientRouting {
     var awaitingRoute = false
     /// What the client waits for while no primary is known.
     var pendingRequest: RouteRequest?
+    /// The text of the Query being routed, kept for a retry on the primary should a standby refuse it.
+    var lastQueryText: String?
+    /// A read Query sent to a standby outside a transaction, until the first of its results reaches the client:
+    /// should the standby refuse it as a write (25006), it runs again on the primary instead.
+    var retryText: String?
+    /// The RowDescription of `retryText`'s result, held back until a row or the command's completion shows that
+    /// the standby ran it (PostgreSQL describes a SELECT's result before running it).
+    var heldRowDescription: [UInt8]?
+    /// The standby refused `retryText`: its ReadyForQuery is swallowed and the Query goes again.
+    var refusedByStandby = false
     /// Set from routing a unit until its first message reaches a server: whether the unit may write.
     var routedUnitWrites: Bool?
     /// The pool (the primary's or a standby's) the client's current request went to.
@@ -77,6 +87,8 @@ extension ClientConnection {
                 return .needMoreInput
             }
             let text = String(decoding: input.bytes(at: 5, count: max(0, header.bodyLength - 1)), as: UTF8.self)
+            // Kept for a retry only when the text came through decoding unchanged (valid UTF-8).
+            routing.lastQueryText = text.utf8.count == header.bodyLength - 1 ? text : nil
             let classification = proxy.classifier(for: pool).classify(text)
             if linked {
                 switch classification.statementClass {

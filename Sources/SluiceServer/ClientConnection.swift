@@ -483,6 +483,12 @@ final class ClientConnection: Connection {
                             case .route(let chosen, let writes):
                                 request = chosen
                                 routing.routedUnitWrites = writes
+                                // Only a statement Sluice itself took for a read is retried: one the client sent
+                                // to a standby on purpose (sluice.route, the _ro alias, a hint) stays refused.
+                                routing.retryText =
+                                    code == .query && chosen == .read && !writes && routing.setting == .auto
+                                        && routing.localSetting == nil && transactionStatus == .idle
+                                    ? routing.lastQueryText : nil
                             }
                         }
                     }
@@ -497,6 +503,7 @@ final class ClientConnection: Connection {
                     // waiting for it).
                     routing.routedUnitWrites = nil
                     server.mayHaveWritten = writes
+                    if !routing.onStandby { routing.retryText = nil }
                     if let held = routing.heldBegin {
                         routing.heldBegin = nil
                         server.sendSluiceQuery(held, purpose: .heldBegin)

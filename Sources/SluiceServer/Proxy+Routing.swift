@@ -173,6 +173,21 @@ extension Proxy {
         }
     }
 
+    /// A standby refused a Query Sluice classified as a read (25006): the text goes to the primary from now on,
+    /// on every loop, and this client's Query runs again, ahead of anything it sent after it.
+    func standbyRefused(_ text: String, client: ClientConnection, server: ServerConnection) {
+        var message = ByteBuffer()
+        message.writeQuery(text)
+        client.input.prepend(Array(message.readableView))
+        client.logger.warning(
+            "a replica refused a statement classified as a read; running it on the primary and sending it there from now on",
+            [("backend", "\(server.pool.host):\(server.pool.port)"), ("statement", String(text.prefix(200)))])
+        let name = server.pool.key.database
+        shared.lock.withLock {
+            everyLoop { proxy in proxy.classifiers[name]?.pinToPrimary(text) }
+        }
+    }
+
     // MARK: Read-your-writes
 
     /// Before a server that may have written goes back, the primary's position is asked so this client's

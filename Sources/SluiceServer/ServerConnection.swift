@@ -263,11 +263,38 @@ final class ServerConnection: Connection {
                 || (code == BackendMessageCode.dataRow.rawValue
                     && (awaitingSessionCheck || owner?.capturesRows == true))
                 || (code == BackendMessageCode.errorResponse.rawValue
-                    && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil))
+                    && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil
+                        || client?.routing?.retryText != nil))
+                || (code == BackendMessageCode.rowDescription.rawValue && client?.routing?.retryText != nil)
             if mustHoldWhole && input.readableBytes < header.totalLength {
                 if header.totalLength > proxy.holdWholeLimit { return lost("server message too large to inspect") }
                 input.reserveWritable(header.totalLength - input.readableBytes)
                 return
+            }
+            if toClient, let routing = client?.routing, routing.retryText != nil, !routing.refusedByStandby {
+                if code == BackendMessageCode.errorResponse.rawValue {
+                    let fields = try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength))
+                    if fields?.sqlState == SQLState.readOnlySQLTransaction.rawValue {
+                        // The standby refused a statement Sluice took for a read: nothing reached the client
+                        // yet, so it runs again on the primary (readyForQueryReceived).
+                        routing.refusedByStandby = true
+                        routing.heldRowDescription = nil
+                        input.moveReaderIndex(forwardBy: header.totalLength)
+                        skipped(tracker.errorReceived())
+                        continue
+                    }
+                    releaseHeldRowDescription(routing)
+                } else if code == BackendMessageCode.rowDescription.rawValue && routing.heldRowDescription == nil {
+                    routing.heldRowDescription = Array(input.bytes(at: 0, count: header.totalLength))
+                    input.moveReaderIndex(forwardBy: header.totalLength)
+                    continue
+                } else if code != BackendMessageCode.readyForQuery.rawValue
+                    && code != BackendMessageCode.parameterStatus.rawValue
+                    && code != BackendMessageCode.noticeResponse.rawValue
+                {
+                    // A result reached the client: whatever follows is the client's to see.
+                    releaseHeldRowDescription(routing)
+                }
             }
             switch BackendMessageCode(rawValue: code) {
             case .readyForQuery:
@@ -315,6 +342,16 @@ final class ServerConnection: Connection {
         }
     }
 
+    /// The statement kept for a retry produced a result: the RowDescription held back goes first, and what
+    /// follows goes to the client as it comes.
+    private func releaseHeldRowDescription(_ routing: ClientRouting) {
+        routing.retryText = nil
+        if let held = routing.heldRowDescription, let client {
+            routing.heldRowDescription = nil
+            client.output.write(bytes: held)
+        }
+    }
+
     private func readyForQueryReceived(_ header: MessageHeader) {
         guard header.totalLength == 6, let status = TransactionStatus(rawValue: input.byte(at: 5)) else {
             return lost("server sent a malformed ReadyForQuery")
@@ -324,7 +361,14 @@ final class ServerConnection: Connection {
         }
         // Precise time, for the query and transaction times: a vDSO call, no system call.
         let now = Syscall.monotonicNow()
-        if owner == .client, let client {
+        if owner == .client, let client, let routing = client.routing, routing.refusedByStandby {
+            input.moveReaderIndex(forwardBy: header.totalLength)
+            routing.refusedByStandby = false
+            if let text = routing.retryText {
+                routing.retryText = nil
+                proxy.standbyRefused(text, client: client, server: self)
+            }
+        } else if owner == .client, let client {
             if pool.mode == .statement && status != .idle {
                 // Statement pooling lends a server for one statement; a transaction would outlive the loan.
                 input.moveReaderIndex(forwardBy: header.totalLength)

@@ -137,4 +137,25 @@ struct RoutingTests {
         #expect(back, "reads returned to the replica")
         #expect(try reader.value("SELECT count(*) FROM rows") == "20")
     }
+
+    @Test("a statement a standby refuses with 25006 runs again on the primary, and goes there from then on")
+    func standbyRefusalRetried() throws {
+        // The operator vouches (wrongly) for a function that writes: the standby will refuse it.
+        let proxied = try Self.routed(settings: ["routing_safe_functions": "note_it"])
+        defer { proxied.stop() }
+        let setup = try proxied.connect()
+        try setup.exec("CREATE TABLE notes (n int)")
+        try setup.exec(
+            "CREATE FUNCTION note_it() RETURNS int LANGUAGE sql AS $$ INSERT INTO notes VALUES (1) RETURNING n $$")
+        let client = try proxied.connect()
+        // Until the standby has the function, it would fail there with 42883 instead: wait for it.
+        let replayed = try waitUntil(timeout: .seconds(10)) {
+            try client.value("SELECT count(*) FROM pg_proc WHERE proname = 'note_it'") == "1"
+        }
+        #expect(replayed)
+        #expect(try client.value("SELECT note_it()") == "1")
+        #expect(try client.value("SELECT note_it()") == "1")
+        #expect(try setup.value("SELECT count(*) FROM notes") == "2")
+        #expect(proxied.sluice.stderrText.contains("a replica refused a statement classified as a read"))
+    }
 }

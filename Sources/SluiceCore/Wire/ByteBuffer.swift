@@ -42,6 +42,17 @@ public struct ByteBuffer: Sendable {
     }
 
     /// Makes room for at least `count` more bytes at the write position, compacting before growing.
+    /// Puts `bytes` in front of the readable bytes, to be read first.
+    public mutating func prepend(_ bytes: [UInt8]) {
+        if readIndex >= bytes.count {
+            readIndex -= bytes.count
+            storage.replaceSubrange(readIndex..<(readIndex + bytes.count), with: bytes)
+        } else {
+            let rest = Array(readableView)
+            self = ByteBuffer(bytes: bytes + rest)
+        }
+    }
+
     public mutating func reserveWritable(_ count: Int) {
         if storage.count - writeIndex >= count { return }
         if readIndex > 0 {

@@ -79,4 +79,5 @@ public enum SQLState: String, Sendable {
     case duplicatePreparedStatement = "42P05"
     case invalidSQLStatementName = "26000"
     case inFailedSQLTransaction = "25P02"
+    case readOnlySQLTransaction = "25006"
 }
