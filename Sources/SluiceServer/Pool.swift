@@ -58,6 +58,8 @@ final class Pool {
     /// The database as per-pool views and metrics name it: a routed database's pools on other backends than
     /// the entry's `host` carry their address, so that (database, user) stays unique per row and series.
     var shownDatabase: String { key.backend == 0 ? key.database : "\(key.database)@\(host):\(port)" }
+    /// Sluice's own connections (health checks, the routing monitor): outside the registry, no slot, no cap.
+    var isOutsidePools: Bool { isHealthCheck || monitor != nil }
     /// The routing state of the pool's database when it routes reads; nil otherwise.
     var routes: RoutedDatabase?
     let logger: Logger

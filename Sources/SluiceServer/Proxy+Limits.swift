@@ -124,7 +124,7 @@ extension Proxy {
     /// Drops a closed server from the registries and frees its slot, without offering the slot on.
     func forgetServer(_ server: ServerConnection) {
         if server.proxy === self { servers[server.id] = nil }
-        guard server.pool.servers.removeValue(forKey: server.id) != nil, !server.pool.isHealthCheck else { return }
+        guard server.pool.servers.removeValue(forKey: server.id) != nil, !server.pool.isOutsidePools else { return }
         limitState.caps.release(database: server.pool.key.database, user: server.pool.key.user)
     }
 

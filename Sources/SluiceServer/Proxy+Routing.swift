@@ -130,8 +130,8 @@ extension Proxy {
             } else if now - waiter.since >= limit {
                 let error = ErrorFields.fatal(
                     .connectionFailure,
-                    "no primary server for database \(routes.name) within primary_wait_timeout (\(limit) s)",
-                    hint: conflictHint(routes))
+                    "no primary server for database \(routes.name) within primary_wait_timeout (\(limit) s): "
+                        + noPrimaryReason(routes))
                 shared.owner(ofClient: waiter.clientID).post { $0.failWaiter(waiter.clientID, error: error) }
             } else {
                 still.append(waiter)
@@ -140,7 +140,7 @@ extension Proxy {
         routes.waitingForPrimary = still
     }
 
-    private func conflictHint(_ routes: RoutedDatabase) -> String {
+    private func noPrimaryReason(_ routes: RoutedDatabase) -> String {
         routes.state.conflictingPrimaries.isEmpty
             ? "no backend answers as the primary; a failover may be under way"
             : "more than one backend claims to be the primary; writes stop until only one does"
