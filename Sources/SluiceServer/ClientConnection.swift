@@ -366,6 +366,14 @@ final class ClientConnection: Connection {
         startupParameters = []
         takeSpareOutput()
         output.write(bytes: greeting.messages)
+        if let routing, routing.setting == .replica {
+            // A read-only session (the `_ro` alias, sluice.route=replica) says whether a standby serves it, as a
+            // direct connection to one would: libpq's target_session_attrs reads this. The pool's welcome came
+            // from the primary. A later ParameterStatus of the same name replaces the earlier one.
+            let onStandby = proxy.standbyServesReads(pool)
+            output.writeParameterStatus(name: "in_hot_standby", value: onStandby ? "on" : "off")
+            parameters["in_hot_standby"] = onStandby ? "on" : "off"
+        }
         writeCancelKey()
         output.writeReadyForQuery(.idle)
         state = .ready

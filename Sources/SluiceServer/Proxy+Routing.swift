@@ -71,6 +71,15 @@ extension Proxy {
 
     // MARK: Choosing
 
+    /// Whether a standby of the pool's database may serve reads now.
+    func standbyServesReads(_ pool: Pool?) -> Bool {
+        shared.lock.withLock {
+            guard let routes = pool?.routes else { return false }
+            let now = Syscall.monotonicNow()
+            return routes.state.backends.indices.contains { routes.state.mayServeRead($0, after: nil, now: now) }
+        }
+    }
+
     /// The pool a client's unit goes to; nil when it must wait for a primary. Lock held.
     func routedPool(for client: ClientConnection, home: Pool, request: RouteRequest) -> Pool? {
         guard let routes = home.routes, let routing = client.routing else { return home }

@@ -108,6 +108,13 @@ struct RoutingTests {
             port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password,
             dbname: proxied.database + "_ro")
         #expect(try readOnly.value("SELECT pg_is_in_recovery()") == "t")
+        #expect(readOnly.parameterStatus("in_hot_standby") == "on")
+        #expect(client.parameterStatus("in_hot_standby") == "off")
+        // libpq's own check of the session it reached.
+        _ = try PQConn.connect(
+            port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password,
+            dbname: proxied.database + "_ro", extra: ["target_session_attrs": "standby"])
+        #expect(throws: PQError.self) { try proxied.connect(extra: ["target_session_attrs": "standby"]) }
         #expect(throws: PQError.self) { try readOnly.exec("CREATE TABLE nope (x int)") }
     }
 
