@@ -140,6 +140,21 @@ struct StatementClassifierReadWriteTests {
         #expect(classify("SELECT mine()", catalog: catalog) == .read)
     }
 
+    @Test("a function the catalog does not know (created since it was read) is a write until the next read")
+    func unknownFunctions() {
+        let catalog = RoutingCatalog(
+            rows: [
+                ["k", "pg_catalog", "lower", nil, nil], ["k", "public", "price", nil, nil],
+                ["f", "public", "bump", nil, nil],
+            ],
+            safeFunctions: [], unsafeFunctions: [])
+        #expect(classify("SELECT lower('A'), price(1)", catalog: catalog) == .read)
+        #expect(classify("SELECT random()", catalog: catalog) == .read)
+        #expect(isWrite(classify("SELECT bump()", catalog: catalog)))
+        #expect(isWrite(classify("SELECT brand_new(1)", catalog: catalog)))
+        #expect(isWrite(classify("SELECT audit.price(1)", catalog: catalog)))
+    }
+
     @Test("deeply nested or very long texts are writes, not crashes")
     func limits() {
         let deep = "SELECT 1" + String(repeating: "+1", count: 8000)

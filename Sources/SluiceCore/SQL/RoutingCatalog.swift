@@ -44,6 +44,10 @@ public struct RoutingCatalog: Sendable, Equatable {
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
         WHERE p.provolatile = 'v'
         UNION ALL
+        SELECT DISTINCT 'k', n.nspname::pg_catalog.text, p.proname::pg_catalog.text, NULL, NULL
+        FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.provolatile <> 'v'
+        UNION ALL
         SELECT 'o', n.nspname, o.oprname, NULL, NULL
         FROM pg_catalog.pg_operator o
         JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
@@ -77,6 +81,10 @@ public struct RoutingCatalog: Sendable, Equatable {
 
     /// Volatile functions by name, with the schemas that have one.
     var volatileFunctions: [String: Set<String>] = [:]
+    /// Functions that are not volatile, by name, with their schemas: a name in neither table is a function
+    /// created since the catalog was read (or one that does not exist), and counts as a write until the next
+    /// read says what it is.
+    var knownFunctions: [String: Set<String>] = [:]
     /// Operator names backed by a volatile function, by name, with their schemas.
     var unsafeOperators: [String: Set<String>] = [:]
     /// Types that a volatile cast converts to, by name, with their schemas.
@@ -109,6 +117,8 @@ public struct RoutingCatalog: Sendable, Equatable {
             switch kind {
             case "f":
                 volatileFunctions[name, default: []].insert(schema)
+            case "k":
+                knownFunctions[name, default: []].insert(schema)
             case "o":
                 unsafeOperators[name, default: []].insert(schema)
             case "c":
@@ -154,7 +164,14 @@ public struct RoutingCatalog: Sendable, Equatable {
                 || BuiltinRoutingLists.safeVolatileFunctions.contains(name)
             return !(builtin && listed)
         }
-        guard let schemas = volatileFunctions[name] else { return false }
+        guard let schemas = volatileFunctions[name] else {
+            // Catalogs read by an older query have no rows of known functions: only volatility counts there.
+            guard !knownFunctions.isEmpty else { return false }
+            if BuiltinRoutingLists.safeVolatileFunctions.contains(name) && (schema == nil || schema == "pg_catalog") {
+                return false
+            }
+            return !Self.matches(knownFunctions, schema: schema, name: name)
+        }
         return schemas.contains { candidate in
             guard schema == nil || candidate == schema else { return false }
             if candidate == "pg_catalog", BuiltinRoutingLists.safeVolatileFunctions.contains(name) { return false }
