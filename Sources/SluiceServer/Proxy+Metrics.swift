@@ -161,6 +161,7 @@ extension Proxy {
         }
         out.family("sluice_paused", type: .gauge, help: "1 while Sluice is paused (PAUSE, SIGUSR1).")
         out.sample(value: paused ? 1 : 0)
+        routingMetrics(into: &out, now: now)
 
         let histograms: [(String, String, KeyPath<PoolLatency, LatencyHistogram>)] = [
             ("sluice_query_duration_seconds", "Time from a request to its ReadyForQuery.", \.query),
@@ -180,6 +181,51 @@ extension Proxy {
             }
         }
         return out.rendered()
+    }
+
+    /// The routing families, one series per backend of each routed database (labels: database, backend).
+    private func routingMetrics(into out: inout PrometheusExposition, now: Double) {
+        let databases = shared.routes.values.sorted { $0.name < $1.name }
+        guard !databases.isEmpty else { return }
+        func each(_ body: (RoutedDatabase, Int, [(String, String)]) -> Void) {
+            for routes in databases {
+                for index in routes.addresses.indices {
+                    body(routes, index, [("database", routes.name), ("backend", routes.addresses[index].description)])
+                }
+            }
+        }
+        out.family(
+            "sluice_backend_primary", type: .gauge, help: "1 for the backend routed writes go to, 0 for the others.")
+        each { routes, index, labels in out.sample(labels: labels, value: routes.state.primary == index ? 1 : 0) }
+        out.family(
+            "sluice_backend_reachable", type: .gauge, help: "1 when the routing monitor's last check got an answer.")
+        each { routes, index, labels in
+            out.sample(labels: labels, value: routes.state.backends[index].isReachable ? 1 : 0)
+        }
+        out.family(
+            "sluice_backend_serves_reads", type: .gauge,
+            help: "1 for a standby that may serve reads now (reachable, not banned, within the lag limits).")
+        each { routes, index, labels in
+            out.sample(labels: labels, value: routes.state.mayServeRead(index, after: nil, now: now) ? 1 : 0)
+        }
+        out.family("sluice_replica_lag_bytes", type: .gauge, help: "WAL bytes a standby is behind the primary.")
+        each { routes, index, labels in
+            if let lag = routes.state.backends[index].lagBytes { out.sample(labels: labels, value: lag) }
+        }
+        out.family(
+            "sluice_replica_lag_seconds", type: .gauge,
+            help: "How long ago the primary passed the standby's replay position (0 when it has replayed all).")
+        each { routes, index, labels in
+            if let lag = routes.state.backends[index].lagSeconds { out.sample(labels: labels, value: lag) }
+        }
+        out.family("sluice_routed_reads_total", type: .counter, help: "Units of work routed to the backend as reads.")
+        each { routes, index, labels in out.sample(labels: labels, value: routes.reads[index]) }
+        out.family("sluice_routed_writes_total", type: .counter, help: "Units of work routed to the backend as writes.")
+        each { routes, index, labels in out.sample(labels: labels, value: routes.writes[index]) }
+        out.family(
+            "sluice_fallback_reads_total", type: .counter,
+            help: "Reads the primary served because no standby could (down, banned, lagging, behind a client's write).")
+        for routes in databases { out.sample(labels: [("database", routes.name)], value: routes.fallbackReads) }
     }
 
     /// The pools in the order every view lists them: by database, then user.

@@ -165,4 +165,39 @@ struct RoutingTests {
         #expect(try setup.value("SELECT count(*) FROM notes") == "2")
         #expect(proxied.sluice.stderrText.contains("a replica refused a statement classified as a read"))
     }
+
+    @Test("SHOW BACKENDS and /metrics: each backend's role, reachability, lag and the reads and writes sent there")
+    func monitoring() throws {
+        let statsPort = try LoopbackPort.free()
+        let proxied = try Self.routed(settings: ["stats_listen_port": String(statsPort), "admin_users": "@ROLE@"])
+        defer { proxied.stop() }
+        let cluster = proxied.cluster
+        let client = try proxied.connect()
+        for _ in 0..<3 { _ = try client.value("SELECT 1") }
+        try client.exec("CREATE TABLE counted (x int)")
+        let admin = try PQConn.connect(
+            port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password, dbname: "pgbouncer")
+        let rows = try admin.exec("SHOW BACKENDS")
+        let replica = try #require(rows.first { $0[1] == String(cluster.replicaPort ?? 0) })
+        let primary = try #require(rows.first { $0[1] == String(cluster.port) })
+        // host, port, role, state, lag_ms, databases, …, lag_bytes, reads, writes
+        #expect(replica[2] == "standby" && replica[3] == "up", "\(replica)")
+        #expect(primary[2] == "primary" && primary[3] == "up", "\(primary)")
+        #expect(replica[4] != nil && replica[12] != nil)
+        #expect(Int(replica[13] ?? "") ?? 0 >= 3)
+        #expect(Int(primary[14] ?? "") ?? 0 >= 1)
+
+        let metrics = try HTTPProbe(port: statsPort).request("GET", "/metrics")
+        let backend = "database=\"\(proxied.database)\",backend=\"\(cluster.host):\(cluster.replicaPort ?? 0)\""
+        #expect(metrics.body.contains("sluice_backend_primary{\(backend)} 0"), "\(metrics.body)")
+        #expect(metrics.body.contains("sluice_backend_serves_reads{\(backend)} 1"))
+        #expect(metrics.body.contains("sluice_replica_lag_bytes{\(backend)}"))
+        #expect(metrics.body.contains("sluice_routed_reads_total{\(backend)}"))
+        // Per-pool series stay unique: the standby's pool is named by its address.
+        #expect(metrics.body.contains("database=\"\(proxied.database)@\(cluster.host):\(cluster.replicaPort ?? 0)\""))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") {
+            let checked = try run("/usr/bin/promtool", ["check", "metrics"], stdin: metrics.body)
+            #expect(checked.succeeded && checked.stdout.isEmpty && checked.stderr.isEmpty, "\(checked)")
+        }
+    }
 }
