@@ -64,6 +64,17 @@ enum UnitRouting {
 
 extension ClientConnection {
 
+    /// A reload added or removed the replicas of some database: this client starts or stops routing.
+    func routingChanged() {
+        routingGeneration = proxy.routingGeneration
+        let routed = pool.map { proxy.routedDatabases.contains($0.key.database) } ?? false
+        if !routed {
+            routing = nil
+        } else if routing == nil {
+            routing = ClientRouting(setting: .auto)
+        }
+    }
+
     /// The pool the client waits on or was last lent from; nil means its own pool.
     var routeTarget: Pool? {
         get { routing?.target }

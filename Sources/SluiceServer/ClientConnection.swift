@@ -39,6 +39,8 @@ final class ClientConnection: Connection {
     var pool: Pool?
     /// Set for clients of a database that routes reads (ClientConnection+Routing.swift).
     var routing: ClientRouting?
+    /// The loop's `routingGeneration` when `routing` was last made to match the configuration.
+    var routingGeneration: UInt16 = 0
     /// The server lent to this client. Output buffers of clients without one go back to the loop.
     var server: ServerConnection? {
         didSet { if server != nil { takeSpareOutput() } }
@@ -475,6 +477,7 @@ final class ClientConnection: Connection {
                     continue
                 default:
                     var request: RouteRequest?
+                    if routingGeneration != proxy.routingGeneration { routingChanged() }
                     if let routing {
                         if pool?.mode == .session {
                             // A session stays on one server: only the session's own choice routes it.

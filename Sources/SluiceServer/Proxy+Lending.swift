@@ -11,6 +11,7 @@ extension Proxy {
         defer { shared.lock.unlock() }
         guard let home = client.pool, !client.isWaitingForServer else { return }
         let now = Syscall.monotonicNow()
+        if home.routes == nil { client.routeTarget = nil }
         if let request, let routes = home.routes {
             guard let target = routedPool(for: client, home: home, request: request) else {
                 client.isWaitingForServer = true

@@ -29,6 +29,12 @@ extension Proxy {
         }
         for (name, old) in shared.routes where routes[name] !== old { closeMonitors(of: old) }
         shared.routes = routes
+        let names = Set(routes.keys)
+        everyLoop { proxy in
+            proxy.routedDatabases = names
+            proxy.routingGeneration &+= 1
+            proxy.classifiers = proxy.classifiers.filter { names.contains($0.key) }
+        }
         for pool in pools.values {
             let route = routes[pool.key.database]
             pool.routes = pool.key.backend < (route?.addresses.count ?? 1) ? route : nil

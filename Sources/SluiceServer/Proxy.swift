@@ -58,6 +58,11 @@ public final class Proxy {
     var spareBuffers: [[UInt8]] = []
     /// This loop's SQL classifiers, by database name, for routed databases (Proxy+Routing.swift).
     var classifiers: [String: StatementClassifier] = [:]
+    /// This loop's copy of which databases route reads, and a count of the changes to it: a client compares
+    /// the count with its own at the start of each unit of work, so a reload that adds or removes replicas
+    /// reaches clients already connected without a lock on the forwarding path.
+    var routedDatabases: Set<String> = []
+    var routingGeneration: UInt16 = 0
 
     func recycle(_ storage: [UInt8]) {
         // A buffer that grew for one large message goes back to the system rather than staying pinned.
@@ -303,6 +308,7 @@ public final class Proxy {
         }
         client.pool = pool(for: client, database: database)
         if client.pool?.routes != nil { client.routing = ClientRouting(setting: routeSetting) }
+        client.routingGeneration = routingGeneration
         client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
         issueCancelKey(to: client)
         client.pool?.clientCount += 1

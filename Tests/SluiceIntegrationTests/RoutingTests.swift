@@ -200,4 +200,29 @@ struct RoutingTests {
             #expect(checked.succeeded && checked.stdout.isEmpty && checked.stderr.isEmpty, "\(checked)")
         }
     }
+
+    @Test("a reload that adds replicas starts routing, one that removes them stops it")
+    func reload() throws {
+        let cluster = try TestCluster.current()
+        let replica = try #require(cluster.replicaPort)
+        let proxied = try ProxiedDatabase(settings: ["routing_check_period": "0.2", "replica_ban_time": "1"])
+        defer { proxied.stop() }
+        let client = try proxied.connect()
+        #expect(try client.value("SELECT pg_is_in_recovery()") == "f")
+        let path = try #require(proxied.sluice.configPath)
+        let plain = try String(contentsOfFile: path, encoding: .utf8)
+        let entry = "dbname=\(proxied.database)"
+        try plain.replacingOccurrences(of: entry, with: entry + " replicas=\(cluster.host):\(replica)")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        proxied.sluice.signal(SIGHUP)
+        #expect(
+            try waitUntil(timeout: .seconds(20)) { try client.value("SELECT pg_is_in_recovery()") == "t" },
+            "reads reach the replica after the reload\n\(proxied.sluice.logTail())")
+        try plain.write(toFile: path, atomically: true, encoding: .utf8)
+        proxied.sluice.signal(SIGHUP)
+        #expect(
+            try waitUntil(timeout: .seconds(10)) { try client.value("SELECT pg_is_in_recovery()") == "f" },
+            "reads stay on the primary once the replicas are gone")
+        for _ in 0..<5 { #expect(try client.value("SELECT pg_is_in_recovery()") == "f") }
+    }
 }
