@@ -228,9 +228,11 @@ extension Proxy {
             serveWritesWaitingForPrimary(routes, now: now)
             for index in routes.addresses.indices {
                 if let sent = routes.probeSentAt[index] {
-                    guard now - sent >= max(2 * period, config.serverConnectTimeout) else { continue }
-                    monitorFailed(
-                        routes, index, error: "no answer within \(max(2 * period, config.serverConnectTimeout)) s")
+                    // A login may take server_connect_timeout; a check of a logged-in backend is one tiny query.
+                    let loggedIn = routes.monitors[index]?.servers.values.first?.isLoggedIn ?? false
+                    let limit = max(2 * period, loggedIn ? 2 : config.serverConnectTimeout)
+                    guard now - sent >= limit else { continue }
+                    monitorFailed(routes, index, error: "no answer within \(limit) s")
                     continue
                 }
                 guard now - routes.lastProbeAt[index] >= period else { continue }

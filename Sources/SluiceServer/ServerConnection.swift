@@ -97,6 +97,14 @@ final class ServerConnection: Connection {
         input = ByteBuffer(capacity: 8 * 1024)
     }
 
+    /// Past login: idle or serving.
+    var isLoggedIn: Bool {
+        switch state {
+        case .idle, .active: true
+        case .connecting, .loggingIn, .closed: false
+        }
+    }
+
     var isIdleInPool: Bool {
         if case .idle = state { return true }
         return false
@@ -513,6 +521,17 @@ final class ServerConnection: Connection {
             logger.warning(
                 "server rejected Sluice's \(request)", [("error", error.message), ("sqlstate", error.sqlState)])
             closeWhenReleased = true
+            // A FATAL error ends the session: the server closes the connection after it. Treated as lost now,
+            // rather than when the close is read, so that nothing waits for an answer that will not come.
+            if error.severity == "FATAL" || error.severity == "PANIC" {
+                return lost("server ended the session: \(error.message)")
+            }
+            if request == .routingProbe, let (routes, index) = pool.monitor {
+                // The check itself failed: what the backend is, is unknown.
+                proxy.shared.lock.withLock {
+                    proxy.monitorFailed(routes, index, error: "check failed: \(error.message)")
+                }
+            }
         case .client, nil:
             if error.severity == "FATAL" || error.severity == "PANIC" {
                 logger.info(
