@@ -29,7 +29,11 @@ final class ClientRouting {
     var retryText: String?
     /// The RowDescription of `retryText`'s result, held back until a row or the command's completion shows that
     /// the standby ran it (PostgreSQL describes a SELECT's result before running it).
-    var heldRowDescription: [UInt8]?
+    /// Kept between Queries (cleared, not freed), so holding one costs no allocation once warm.
+    var heldRowDescription = ByteBuffer()
+    var holdsRowDescription = false
+    /// This loop's classifier for the client's database, found once (the change count resets it).
+    var classifier: StatementClassifier?
     /// The standby refused `retryText`: its ReadyForQuery is swallowed and the Query goes again.
     var refusedByStandby = false
     /// Set from routing a unit until its first message reaches a server: whether the unit may write.
@@ -72,6 +76,9 @@ extension ClientConnection {
             routing = nil
         } else if routing == nil {
             routing = ClientRouting(setting: .auto)
+        } else {
+            // The loop's classifier for the database may have been replaced.
+            routing?.classifier = nil
         }
     }
 
@@ -100,7 +107,7 @@ extension ClientConnection {
             let text = String(decoding: input.bytes(at: 5, count: max(0, header.bodyLength - 1)), as: UTF8.self)
             // Kept for a retry only when the text came through decoding unchanged (valid UTF-8).
             routing.lastQueryText = text.utf8.count == header.bodyLength - 1 ? text : nil
-            let classification = proxy.classifier(for: pool).classify(text)
+            let classification = classifier(routing).classify(text)
             if linked {
                 switch classification.statementClass {
                 case .setRoute, .showRoute:
@@ -136,7 +143,7 @@ extension ClientConnection {
                 let textStart = body.startIndex + parse.queryOffset
                 let textEnd = body[textStart...].firstIndex(of: 0) ?? body.endIndex
                 let text = String(decoding: body[textStart..<textEnd], as: UTF8.self)
-                if !isRead(proxy.classifier(for: pool).classify(text), routing: routing) { request = .write }
+                if !isRead(classifier(routing).classify(text), routing: routing) { request = .write }
             case .bind?:
                 let body = input.bytes(at: offset + 5, count: length - 4)
                 guard let portalEnd = body.firstIndex(of: 0), let nameEnd = body[(portalEnd + 1)...].firstIndex(of: 0)
@@ -146,7 +153,7 @@ extension ClientConnection {
                     // An unnamed statement lives on the server that parsed it: only one parsed in this unit.
                     if !sawUnnamedParse { request = .write }
                 } else if let statement = statements[name] {
-                    if !isRead(proxy.classifier(for: pool).classify(statement.queryText), routing: routing) {
+                    if !isRead(classifier(routing).classify(statement.queryText), routing: routing) {
                         request = .write
                     }
                 } else {
@@ -161,6 +168,13 @@ extension ClientConnection {
             if request == .write { return decided(.write, routing) }
             offset += 1 + length
         }
+    }
+
+    private func classifier(_ routing: ClientRouting) -> StatementClassifier {
+        if let known = routing.classifier { return known }
+        let found = proxy.classifier(for: pool)
+        routing.classifier = found
+        return found
     }
 
     private func moreOf(unitAt needed: Int, _ routing: ClientRouting) -> UnitRouting {

@@ -60,6 +60,9 @@ final class Pool {
     var shownDatabase: String { key.backend == 0 ? key.database : "\(key.database)@\(host):\(port)" }
     /// Sluice's own connections (health checks, the routing monitor): outside the registry, no slot, no cap.
     var isOutsidePools: Bool { isHealthCheck || monitor != nil }
+    /// For a routed database's pool on its entry's `host`: the pools of the same database and user on each
+    /// backend, by backend index (made on first use).
+    var backendPools: [Pool?] = []
     /// The routing state of the pool's database when it routes reads; nil otherwise.
     var routes: RoutedDatabase?
     let logger: Logger

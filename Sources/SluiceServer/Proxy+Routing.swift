@@ -54,9 +54,14 @@ extension Proxy {
     /// The pool of `home`'s database and user on `backend`, made on first use. Lock held.
     func backendPool(_ home: Pool, backend: Int) -> Pool {
         guard backend != 0, let routes = home.routes else { return home }
+        if home.backendPools.indices.contains(backend), let existing = home.backendPools[backend] {
+            if case .none = existing.credential { existing.credential = home.credential }
+            return existing
+        }
         let key = PoolKey(database: home.key.database, user: home.key.user, backend: backend)
         if let existing = pools[key] {
             if case .none = existing.credential { existing.credential = home.credential }
+            remember(existing, of: home, at: backend)
             return existing
         }
         let address = routes.state.backends[backend].address
@@ -72,7 +77,16 @@ extension Proxy {
         if let database = config.database(named: home.key.database) {
             configureLimits(pool, database: database, user: config.users[home.key.user], config: config)
         }
+        remember(pool, of: home, at: backend)
         return pool
+    }
+
+    /// Keeps a backend's pool on the home pool, so routing a read finds it without hashing names.
+    private func remember(_ pool: Pool, of home: Pool, at backend: Int) {
+        if home.backendPools.count <= backend {
+            home.backendPools += Array(repeating: nil, count: backend + 1 - home.backendPools.count)
+        }
+        home.backendPools[backend] = pool
     }
 
     // MARK: Choosing
@@ -98,12 +112,12 @@ extension Proxy {
             case .connection: position = routing.writtenPosition
             case .pool: position = routes.lastWrite[home.key.user]
             }
-            let load = routes.state.backends.indices.map { index -> Int in
-                guard let pool = pools[PoolKey(database: home.key.database, user: home.key.user, backend: index)]
-                else { return 0 }
+            let choice = routes.state.chooseReader(after: position, now: now) { index in
+                guard let pool = home.backendPools.indices.contains(index) ? home.backendPools[index] : nil else {
+                    return 0
+                }
                 return pool.machine.totalServers - pool.machine.idleCount + pool.machine.waitingCount
             }
-            let choice = routes.state.chooseReader(after: position, outstanding: load, now: now)
             switch choice {
             case .replica(let index):
                 routes.reads[index] &+= 1
@@ -249,9 +263,14 @@ extension Proxy {
                     routes.monitors[index] = pool
                     openServer(pool)
                 } else {
+                    // Not the backend's fault: no ban. Checks start once a client's login gives Sluice keys.
                     routes.probeSentAt[index] = nil
-                    logRouting(
-                        routes.state.probeFailed(index, error: "no credentials to log in with", now: now), routes)
+                    if !routes.warnedNoCredentials {
+                        routes.warnedNoCredentials = true
+                        logger.warning(
+                            "routing monitor has no credentials yet: replicas serve reads once a client has logged in",
+                            [("db", routes.name)])
+                    }
                 }
             }
         }

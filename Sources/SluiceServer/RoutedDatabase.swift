@@ -23,6 +23,8 @@ final class RoutedDatabase {
     var reads: [UInt64]
     var writes: [UInt64]
     var fallbackReads: UInt64 = 0
+    /// The monitor found no user to log in as (said once in the log).
+    var warnedNoCredentials = false
 
     init(name: String, database: DatabaseConfig, config: SluiceConfig) {
         self.name = name

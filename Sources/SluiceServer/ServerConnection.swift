@@ -286,14 +286,17 @@ final class ServerConnection: Connection {
                         // The standby refused a statement Sluice took for a read: nothing reached the client
                         // yet, so it runs again on the primary (readyForQueryReceived).
                         routing.refusedByStandby = true
-                        routing.heldRowDescription = nil
+                        routing.holdsRowDescription = false
+                        routing.heldRowDescription.clear(keepCapacity: 4096)
                         input.moveReaderIndex(forwardBy: header.totalLength)
                         skipped(tracker.errorReceived())
                         continue
                     }
                     releaseHeldRowDescription(routing)
-                } else if code == BackendMessageCode.rowDescription.rawValue && routing.heldRowDescription == nil {
-                    routing.heldRowDescription = Array(input.bytes(at: 0, count: header.totalLength))
+                } else if code == BackendMessageCode.rowDescription.rawValue && !routing.holdsRowDescription {
+                    routing.holdsRowDescription = true
+                    routing.heldRowDescription.clear(keepCapacity: 4096)
+                    routing.heldRowDescription.write(bytes: input.bytes(at: 0, count: header.totalLength))
                     input.moveReaderIndex(forwardBy: header.totalLength)
                     continue
                 } else if code != BackendMessageCode.readyForQuery.rawValue
@@ -354,9 +357,10 @@ final class ServerConnection: Connection {
     /// follows goes to the client as it comes.
     private func releaseHeldRowDescription(_ routing: ClientRouting) {
         routing.retryText = nil
-        if let held = routing.heldRowDescription, let client {
-            routing.heldRowDescription = nil
-            client.output.write(bytes: held)
+        if routing.holdsRowDescription, let client {
+            routing.holdsRowDescription = false
+            client.output.write(bytes: routing.heldRowDescription.readableView)
+            routing.heldRowDescription.clear(keepCapacity: 4096)
         }
     }
 

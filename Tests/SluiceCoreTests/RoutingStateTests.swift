@@ -49,19 +49,19 @@ struct RoutingStateTests {
     func beforeChecks() {
         var state = Self.state()
         #expect(state.primary == 0)
-        #expect(state.chooseReader(after: nil, outstanding: [], now: 0) == .primary(0, fallback: true))
+        #expect(state.chooseReader(after: nil, now: 0) == .primary(0, fallback: true))
     }
 
     @Test("reads go round robin over the standbys; the primary only when asked to serve reads too")
     func roundRobin() {
         var state = Self.state()
         Self.allAnswered(&state)
-        let picks = (0..<4).map { _ in state.chooseReader(after: nil, outstanding: [], now: 1) }
+        let picks = (0..<4).map { _ in state.chooseReader(after: nil, now: 1) }
         #expect(picks == [.replica(1), .replica(2), .replica(1), .replica(2)])
         var both = Self.state { $0.primaryReads = true }
         Self.allAnswered(&both)
         var all: Set<String> = []
-        for _ in 0..<6 { all.insert("\(both.chooseReader(after: nil, outstanding: [], now: 1))") }
+        for _ in 0..<6 { all.insert("\(both.chooseReader(after: nil, now: 1))") }
         #expect(all.count == 3)
     }
 
@@ -69,8 +69,8 @@ struct RoutingStateTests {
     func leastOutstanding() {
         var state = Self.state { $0.loadBalance = .leastOutstanding }
         Self.allAnswered(&state)
-        #expect(state.chooseReader(after: nil, outstanding: [0, 5, 2], now: 1) == .replica(2))
-        #expect(state.chooseReader(after: nil, outstanding: [0, 1, 2], now: 1) == .replica(1))
+        #expect(state.chooseReader(after: nil, now: 1) { [0, 5, 2][$0] } == .replica(2))
+        #expect(state.chooseReader(after: nil, now: 1) { [0, 1, 2][$0] } == .replica(1))
     }
 
     @Test("read-your-writes: only standbys that replayed the position serve; else the primary")
@@ -79,9 +79,9 @@ struct RoutingStateTests {
         Self.allAnswered(&state, at: 1000)
         _ = state.probeAnswered(0, Self.probe(standby: false, 1500), now: 1)
         _ = state.probeAnswered(2, Self.probe(standby: true, 1500), now: 1)
-        #expect(state.chooseReader(after: WALPosition(1500), outstanding: [], now: 1) == .replica(2))
-        #expect(state.chooseReader(after: WALPosition(1500), outstanding: [], now: 1) == .replica(2))
-        #expect(state.chooseReader(after: WALPosition(1600), outstanding: [], now: 1) == .primary(0, fallback: true))
+        #expect(state.chooseReader(after: WALPosition(1500), now: 1) == .replica(2))
+        #expect(state.chooseReader(after: WALPosition(1500), now: 1) == .replica(2))
+        #expect(state.chooseReader(after: WALPosition(1600), now: 1) == .primary(0, fallback: true))
     }
 
     @Test("lag in seconds counts from when the primary passed the standby, not from its last replayed commit")
@@ -110,7 +110,7 @@ struct RoutingStateTests {
         Self.allAnswered(&state, at: 1000)
         _ = state.probeAnswered(0, Self.probe(standby: false, 1200), now: 1)
         #expect(!state.mayServeRead(1, after: nil, now: 1))
-        #expect(state.chooseReader(after: nil, outstanding: [], now: 1) == .primary(0, fallback: true))
+        #expect(state.chooseReader(after: nil, now: 1) == .primary(0, fallback: true))
     }
 
     @Test("a failed check bans a standby for ban_time; it serves again after that once checks pass")
@@ -121,8 +121,8 @@ struct RoutingStateTests {
             state.probeFailed(1, error: "connection refused", now: 5) == [
                 .banned(backend: 1, reason: "connection refused")
             ])
-        #expect(state.chooseReader(after: nil, outstanding: [], now: 6) == .replica(2))
-        #expect(state.chooseReader(after: nil, outstanding: [], now: 6) == .replica(2))
+        #expect(state.chooseReader(after: nil, now: 6) == .replica(2))
+        #expect(state.chooseReader(after: nil, now: 6) == .replica(2))
         #expect(state.probeAnswered(1, Self.probe(standby: true, 1000), now: 7) == [.reachableAgain(backend: 1)])
         #expect(!state.mayServeRead(1, after: nil, now: 14))
         #expect(state.mayServeRead(1, after: nil, now: 15))

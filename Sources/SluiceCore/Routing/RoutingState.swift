@@ -210,27 +210,47 @@ public struct RoutingState: Sendable {
         return true
     }
 
-    /// Chooses where a read goes. `outstanding[i]` is backend i's load (busy servers plus waiting clients),
-    /// read only for `least_outstanding`.
-    public mutating func chooseReader(after position: WALPosition?, outstanding: [Int], now: Double) -> ReadTarget {
-        var candidates = backends.indices.filter { mayServeRead($0, after: position, now: now) }
+    /// Chooses where a read goes. `outstanding(i)` is backend i's load (busy servers plus waiting clients),
+    /// asked only for `least_outstanding`. Runs for every routed read, so it allocates nothing: the candidates
+    /// are counted, then the chosen one is found by its position among them.
+    public mutating func chooseReader(
+        after position: WALPosition?, now: Double, outstanding: (Int) -> Int = { _ in 0 }
+    ) -> ReadTarget {
         let primary = self.primary
-        if policy.primaryReads, let primary { candidates.append(primary) }
-        guard !candidates.isEmpty else {
+        func isCandidate(_ index: Int) -> Bool {
+            mayServeRead(index, after: position, now: now) || (policy.primaryReads && index == primary)
+        }
+        var count = 0
+        var least = Int.max
+        for index in backends.indices where isCandidate(index) {
+            switch policy.loadBalance {
+            case .roundRobin:
+                count += 1
+            case .leastOutstanding:
+                // Ties go round robin, so equal replicas share an idle system's reads.
+                let load = outstanding(index)
+                if load < least {
+                    least = load
+                    count = 1
+                } else if load == least {
+                    count += 1
+                }
+            }
+        }
+        guard count > 0 else {
             if let primary { return .primary(primary, fallback: true) }
             return .none
         }
-        let chosen: Int
-        switch policy.loadBalance {
-        case .roundRobin:
-            chosen = candidates[nextReplica % candidates.count]
-            nextReplica &+= 1
-        case .leastOutstanding:
-            // Ties go round robin, so equal replicas share an idle system's reads.
-            let least = candidates.map { outstanding.indices.contains($0) ? outstanding[$0] : 0 }.min() ?? 0
-            let tied = candidates.filter { (outstanding.indices.contains($0) ? outstanding[$0] : 0) == least }
-            chosen = tied[nextReplica % tied.count]
-            nextReplica &+= 1
+        var remaining = nextReplica % count
+        nextReplica &+= 1
+        var chosen = 0
+        for index in backends.indices where isCandidate(index) {
+            if policy.loadBalance == .leastOutstanding && outstanding(index) != least { continue }
+            if remaining == 0 {
+                chosen = index
+                break
+            }
+            remaining -= 1
         }
         return chosen == primary ? .primary(chosen, fallback: false) : .replica(chosen)
     }

@@ -41,7 +41,6 @@ public struct ByteBuffer: Sendable {
         if storage.count > keepCapacity { storage = [UInt8](repeating: 0, count: keepCapacity) }
     }
 
-    /// Makes room for at least `count` more bytes at the write position, compacting before growing.
     /// Puts `bytes` in front of the readable bytes, to be read first.
     public mutating func prepend(_ bytes: [UInt8]) {
         if readIndex >= bytes.count {
@@ -53,6 +52,7 @@ public struct ByteBuffer: Sendable {
         }
     }
 
+    /// Makes room for at least `count` more bytes at the write position, compacting before growing.
     public mutating func reserveWritable(_ count: Int) {
         if storage.count - writeIndex >= count { return }
         if readIndex > 0 {
