@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(name: "sluice", dependencies: ["SluiceServer", "SluiceCore"]),
         // Not a product: bench/classifier builds and runs it to measure the statement classifier.
         .executableTarget(
-            name: "ClassifierBench", dependencies: ["SluiceCore"], path: "Benchmarks/ClassifierBench",
+            name: "ClassifierBench", dependencies: ["SluiceCore", "CPgQuery"], path: "Benchmarks/ClassifierBench",
             swiftSettings: releaseSettings),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),

@@ -1,6 +1,7 @@
 // Measures what StatementClassifier costs per statement: a cached lookup, and a full classification
-// (parse, JSON read, tree walk) of a pgbench -S statement and of a 30-line reporting query. Run it with
-// bench/classifier, which builds it in release mode.
+// (parse, JSON read, tree walk) of a pgbench -S statement and of a 30-line reporting query, next to what
+// libpg_query's parse alone costs for each. Run it with bench/classifier, which builds it in release mode.
+import CPgQuery
 import Glibc
 import SluiceCore
 
@@ -99,6 +100,19 @@ report(
 
 // replaceCatalog empties the cache, so every classify below parses; emptying an empty cache is cheap next
 // to a parse (see the first line for the size of a lookup).
+/// libpg_query's parse of `text` to JSON, which every uncached classification starts with: the floor under
+/// the figures that follow.
+func parseOnly(_ text: String) -> Int {
+    let result = pg_query_parse(text)
+    defer { pg_query_free_parse_result(result) }
+    return result.error == nil ? 1 : 0
+}
+
+report("pg_query_parse alone (pgbench -S)", measure(iterations: 20_000) { sink &+= parseOnly(pgbenchSelect) })
+report(
+    "pg_query_parse alone (30-line reporting query)",
+    measure(iterations: 2_000) { sink &+= parseOnly(reportingQuery) })
+
 report(
     "uncached classification (pgbench -S)",
     measure(iterations: 20_000) {

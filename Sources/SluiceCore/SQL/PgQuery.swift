@@ -6,15 +6,17 @@ import Glibc
 /// Both are safe to call from several threads at once (the library keeps its state per thread, see the
 /// CPgQuery shim), but neither bounds its recursion: callers pass only texts of bounded length.
 enum PgQuery {
-    /// The parse tree of `text` as libpg_query's JSON (`{"version":…,"stmts":[{"stmt":{"SelectStmt":…}}]}`),
-    /// or nil when PostgreSQL's grammar rejects the text or the JSON is not what the reader accepts.
-    static func parse(_ text: UnsafePointer<CChar>) -> JSONValue? {
+    /// Parses `text` and passes libpg_query's JSON of its parse tree
+    /// (`{"version":…,"stmts":[{"stmt":{"SelectStmt":…}}]}`) to `body`, or nil when PostgreSQL's grammar
+    /// rejects the text. The bytes are the library's and are freed when `body` returns.
+    static func withParseTree<Result>(
+        _ text: UnsafePointer<CChar>, _ body: (UnsafeBufferPointer<UInt8>?) -> Result
+    ) -> Result {
         let result = pg_query_parse(text)
         defer { pg_query_free_parse_result(result) }
-        guard result.error == nil, let tree = result.parse_tree else { return nil }
-        let bytes = UnsafeBufferPointer(
-            start: UnsafeRawPointer(tree).assumingMemoryBound(to: UInt8.self), count: strlen(tree))
-        return try? JSONValue.parse(utf8: bytes)
+        guard result.error == nil, let tree = result.parse_tree else { return body(nil) }
+        return body(
+            UnsafeBufferPointer(start: UnsafeRawPointer(tree).assumingMemoryBound(to: UInt8.self), count: strlen(tree)))
     }
 
     /// The byte ranges of the comments in `text`, as PostgreSQL's own lexer sees them, so that text inside

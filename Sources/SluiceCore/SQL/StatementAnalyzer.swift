@@ -5,17 +5,23 @@
 /// expression can appear: PostgreSQL's grammar has dozens (ORDER BY, window frames, FROM functions, LATERAL,
 /// array subscripts, CTEs at any depth), and a place the classifier did not list would be a write routed to
 /// a replica.
+///
+/// The tree is libpg_query's JSON read into a `ParseTree`, so the walk is a scan over tokens and a name is
+/// decoded into a String only when the catalog must be asked about it.
 struct StatementAnalyzer {
     let catalog: RoutingCatalog
 
     /// The class of a whole text, from its tree (`{"version":…,"stmts":[…]}`).
-    func classify(tree: JSONValue) -> StatementClass {
-        guard let statements = tree["stmts"]?.arrayValue else { return .write(reason: "not parsable") }
-        guard !statements.isEmpty else { return .write(reason: "empty") }
-        let classes = statements.map { classify(statement: $0["stmt"] ?? .null) }
-        if classes.count == 1 { return classes[0] }
+    func classify(tree: ParseTree.Node) -> StatementClass {
+        guard let statements = tree["stmts"], statements.kind == .array else { return .write(reason: "not parsable") }
+        var count = 0
+        var first: StatementClass?
         var firstWrite: StatementClass?
-        for statementClass in classes {
+        var batchesControl = false
+        for statement in statements.elements {
+            let statementClass = classify(statement: statement["stmt"])
+            count += 1
+            if first == nil { first = statementClass }
             switch statementClass {
             case .read:
                 continue
@@ -24,16 +30,22 @@ struct StatementAnalyzer {
             case .begin, .setTransaction, .endTransaction, .setRoute, .showRoute:
                 // The router acts on these one at a time; inside a batch it cannot tell where the
                 // transaction starts or ends, so the whole text goes to the primary.
-                return .write(reason: "multiple statements")
+                batchesControl = true
             }
         }
+        guard let first else { return .write(reason: "empty") }
+        if count == 1 { return first }
+        if batchesControl { return .write(reason: "multiple statements") }
         return firstWrite ?? .read
     }
 
     /// The class of one statement node, such as `{"SelectStmt": {…}}`.
-    func classify(statement node: JSONValue) -> StatementClass {
-        guard case .object(let members) = node, members.count == 1 else { return .write(reason: "not parsable") }
-        let (type, body) = members[0]
+    func classify(statement node: ParseTree.Node?) -> StatementClass {
+        var members = node?.members
+        guard let member = members?.next(), members?.next() == nil, let type = member.key.stringValue else {
+            return .write(reason: "not parsable")
+        }
+        let body = member.value
         switch type {
         case "SelectStmt":
             if let reason = writeReason(in: body) { return .write(reason: reason) }
@@ -52,13 +64,13 @@ struct StatementAnalyzer {
     }
 
     /// EXPLAIN only plans the statement; EXPLAIN ANALYZE runs it, so it is as read-only as that statement.
-    private func classify(explain body: JSONValue) -> StatementClass {
-        let analyze = (body["options"]?.arrayValue ?? []).contains { option in
-            guard let element = option["DefElem"], element["defname"]?.stringValue == "analyze" else { return false }
+    private func classify(explain body: ParseTree.Node) -> StatementClass {
+        let analyze = (body["options"]?.elements)?.contains { option in
+            guard let element = option["DefElem"], element["defname"]?.equals("analyze") == true else { return false }
             return Self.isTrue(element["arg"])
         }
-        guard analyze else { return .read }
-        switch classify(statement: body["query"] ?? .null) {
+        guard analyze == true else { return .read }
+        switch classify(statement: body["query"]) {
         case .read:
             return .read
         case .write(let reason):
@@ -68,7 +80,7 @@ struct StatementAnalyzer {
         }
     }
 
-    private func classify(transaction body: JSONValue) -> StatementClass {
+    private func classify(transaction body: ParseTree.Node) -> StatementClass {
         switch body["kind"]?.stringValue ?? "" {
         case "TRANS_STMT_BEGIN", "TRANS_STMT_START":
             return .begin(Self.transactionModes(body["options"]))
@@ -87,16 +99,17 @@ struct StatementAnalyzer {
         }
     }
 
-    private func classify(set body: JSONValue) -> StatementClass {
+    private func classify(set body: ParseTree.Node) -> StatementClass {
         let kind = body["kind"]?.stringValue ?? ""
         // Setting names are case-insensitive in PostgreSQL, even when quoted.
         let name = body["name"]?.stringValue?.lowercased() ?? ""
         if name == "sluice.route" {
-            let local = body["is_local"] == .bool(true)
+            let local = body["is_local"]?.isTrue == true
             switch kind {
             case "VAR_SET_VALUE":
-                guard let values = body["args"]?.arrayValue, values.count == 1,
-                    let value = values[0]["A_Const"]?["sval"]?["sval"]?.stringValue
+                var values = body["args"]?.elements
+                guard let only = values?.next(), values?.next() == nil,
+                    let value = only["A_Const"]?["sval"]?["sval"]?.stringValue
                 else { return .setRoute(nil, local: local) }
                 return .setRoute(RouteSetting(rawValue: value.lowercased()), local: local)
             case "VAR_SET_DEFAULT", "VAR_RESET":
@@ -118,63 +131,60 @@ struct StatementAnalyzer {
     }
 
     /// Why the query tree under `value` must run on the primary, or nil when nothing in it needs to.
-    func writeReason(in value: JSONValue) -> String? {
-        switch value {
-        case .array(let elements):
-            for element in elements {
-                if let reason = writeReason(in: element) { return reason }
-            }
-            return nil
-        case .object(let members):
-            for (key, child) in members {
-                if let reason = writeReason(key: key, node: child) { return reason }
-                if let reason = writeReason(in: child) { return reason }
-            }
-            return nil
-        case .null, .bool, .int, .uint, .double, .string:
-            return nil
+    ///
+    /// Nodes are checked in pre-order (a node before its children, siblings in order), so the reason is the
+    /// one nearest the start of the text's tree.
+    func writeReason(in value: ParseTree.Node) -> String? {
+        for (key, child) in value.allMembers {
+            guard let relevant = RelevantKey(key) else { continue }
+            if let reason = writeReason(key: relevant, node: child) { return reason }
         }
+        return nil
     }
 
     /// Why the node under `key` alone needs the primary, not looking at its children.
-    private func writeReason(key: String, node: JSONValue) -> String? {
+    private func writeReason(key: RelevantKey, node: ParseTree.Node) -> String? {
         switch key {
-        case "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt":
-            return Self.statementName(key) + " in WITH"
-        case "intoClause":
+        case .insertStmt:
+            return "INSERT in WITH"
+        case .updateStmt:
+            return "UPDATE in WITH"
+        case .deleteStmt:
+            return "DELETE in WITH"
+        case .mergeStmt:
+            return "MERGE in WITH"
+        case .intoClause:
             return "SELECT INTO"
-        case "lockingClause":
-            guard let clauses = node.arrayValue, let first = clauses.first else { return nil }
+        case .lockingClause:
+            var clauses = node.elements
+            guard let first = clauses.next() else { return nil }
             return Self.lockingName(first["LockingClause"]?["strength"]?.stringValue)
-        case "FuncCall":
-            return functionReason(Self.names(node["funcname"]))
-        case "A_Expr":
+        case .funcCall:
+            return functionReason(Self.qualifiedName(node["funcname"]))
+        case .aExpr:
             return operatorReason(node)
-        case "useOp":
-            return operatorReason(names: Self.names(node))
-        case "TypeCast":
-            return castReason(Self.names(node["typeName"]?["names"]))
-        case "RangeVar":
+        case .useOp:
+            return operatorReason(name: Self.qualifiedName(node))
+        case .typeCast:
+            return castReason(Self.qualifiedName(node["typeName"]?["names"]))
+        case .rangeVar:
             guard let name = node["relname"]?.stringValue else { return nil }
             let schema = node["schemaname"]?.stringValue
             guard catalog.isUnsafeRelation(schema: schema, name: name) else { return nil }
             return "relation \(name) calls a volatile function"
-        case "ColumnRef":
+        case .columnRef:
             // `t.f` may call the function f(t) ("functional notation"). Only a loaded catalog can say that a
             // function of that name exists at all; without one, every column would look like an unknown call.
-            let fields = Self.names(node["fields"])
-            guard catalog.isLoaded, fields.count >= 2, let last = fields.last,
-                catalog.volatileFunctions[last] != nil, catalog.isUnsafeFunction(schema: nil, name: last)
+            guard catalog.isLoaded, let fields = Self.qualifiedName(node["fields"]), fields.schema != nil,
+                catalog.volatileFunctions[fields.name] != nil, catalog.isUnsafeFunction(schema: nil, name: fields.name)
             else { return nil }
-            return "volatile function \(last)"
-        default:
-            return nil
+            return "volatile function \(fields.name)"
         }
     }
 
-    private func functionReason(_ names: [String]) -> String? {
-        guard let name = names.last else { return "function call" }
-        let schema = names.count >= 2 ? names[names.count - 2] : nil
+    private func functionReason(_ qualifiedName: (schema: String?, name: String)?) -> String? {
+        guard let qualifiedName else { return "function call" }
+        let (schema, name) = qualifiedName
         if catalog.isUnsafeFunction(schema: schema, name: name) {
             return catalog.isLoaded || BuiltinRoutingLists.isAlwaysUnsafe(name)
                 ? "volatile function \(name)" : "unreviewed function \(name)"
@@ -184,39 +194,51 @@ struct StatementAnalyzer {
         return nil
     }
 
-    private func operatorReason(_ expression: JSONValue) -> String? {
+    private func operatorReason(_ expression: ParseTree.Node) -> String? {
         let kind = expression["kind"]?.stringValue ?? ""
         // BETWEEN's "name" is the keyword; PostgreSQL runs it as >= and <=.
         if kind.hasPrefix("AEXPR_BETWEEN") || kind.hasPrefix("AEXPR_NOT_BETWEEN") {
-            return operatorReason(names: [">="]) ?? operatorReason(names: ["<="])
+            return operatorReason(name: (nil, ">=")) ?? operatorReason(name: (nil, "<="))
         }
-        return operatorReason(names: Self.names(expression["name"]))
+        return operatorReason(name: Self.qualifiedName(expression["name"]))
     }
 
-    private func operatorReason(names: [String]) -> String? {
-        guard let name = names.last else { return nil }
-        let schema = names.count >= 2 ? names[names.count - 2] : nil
+    private func operatorReason(name qualifiedName: (schema: String?, name: String)?) -> String? {
+        guard let qualifiedName else { return nil }
+        let (schema, name) = qualifiedName
         return catalog.isUnsafeOperator(schema: schema, name: name) ? "operator \(name)" : nil
     }
 
-    private func castReason(_ names: [String]) -> String? {
-        guard let name = names.last else { return nil }
-        let schema = names.count >= 2 ? names[names.count - 2] : nil
+    private func castReason(_ qualifiedName: (schema: String?, name: String)?) -> String? {
+        guard let qualifiedName else { return nil }
+        let (schema, name) = qualifiedName
         return catalog.isUnsafeCastTarget(schema: schema, name: name) ? "cast to \(name)" : nil
     }
 
-    /// The strings of a name list such as `[{"String":{"sval":"pg_catalog"}},{"String":{"sval":"int4"}}]`.
-    static func names(_ list: JSONValue?) -> [String] {
-        (list?.arrayValue ?? []).compactMap { $0["String"]?["sval"]?.stringValue }
+    /// The last name of a name list such as `[{"String":{"sval":"pg_catalog"}},{"String":{"sval":"int4"}}]`,
+    /// with the one before it as its schema when there is one; nil when the list has no names. Elements that
+    /// are not names (the `*` of `t.*`) are skipped. Only these two are decoded: a list may be longer
+    /// (`db.schema.table.column`), and only its end names the object.
+    static func qualifiedName(_ list: ParseTree.Node?) -> (schema: String?, name: String)? {
+        guard let list else { return nil }
+        var last: ParseTree.Node?
+        var secondToLast: ParseTree.Node?
+        for element in list.elements {
+            guard let name = element["String"]?["sval"], name.kind == .string else { continue }
+            secondToLast = last
+            last = name
+        }
+        guard let name = last?.stringValue else { return nil }
+        return (secondToLast?.stringValue, name)
     }
 
     /// Whether a DefElem's argument means true: absent (`EXPLAIN (ANALYZE)`), a true boolean, a nonzero
     /// integer, or a word other than PostgreSQL's spellings of false. Unknown shapes count as true, the side
     /// that keeps EXPLAIN ANALYZE of a write on the primary.
-    static func isTrue(_ argument: JSONValue?) -> Bool {
+    static func isTrue(_ argument: ParseTree.Node?) -> Bool {
         guard let argument else { return true }
-        if let boolean = argument["Boolean"] { return boolean["boolval"] == .bool(true) }
-        if let integer = argument["Integer"] { return integer["ival"].map { $0 != .int(0) } ?? false }
+        if let boolean = argument["Boolean"] { return boolean["boolval"]?.isTrue == true }
+        if let integer = argument["Integer"] { return integer["ival"].map { !$0.isIntegerZero } ?? false }
         if let word = argument["String"]?["sval"]?.stringValue {
             return !["false", "off", "no", "0", "of", "fa", "fal", "fals", "n"].contains(word.lowercased())
         }
@@ -225,11 +247,12 @@ struct StatementAnalyzer {
 
     /// Transaction modes from a list of DefElems (`transaction_isolation`, `transaction_read_only`,
     /// `transaction_deferrable`); the parser writes the booleans as integer constants, zero omitted.
-    static func transactionModes(_ list: JSONValue?) -> TransactionModes {
+    static func transactionModes(_ list: ParseTree.Node?) -> TransactionModes {
         var modes = TransactionModes()
-        for option in list?.arrayValue ?? [] {
+        guard let list else { return modes }
+        for option in list.elements {
             guard let element = option["DefElem"], let constant = element["arg"]?["A_Const"] else { continue }
-            let flag = (constant["ival"]?["ival"]).map { $0 != .int(0) } ?? false
+            let flag = (constant["ival"]?["ival"]).map { !$0.isIntegerZero } ?? false
             switch element["defname"]?.stringValue {
             case "transaction_isolation":
                 modes.isolationLevel = constant["sval"]?["sval"]?.stringValue?.lowercased()
@@ -263,5 +286,31 @@ struct StatementAnalyzer {
             name += character.uppercased()
         }
         return name
+    }
+
+    /// The keys whose nodes can make a query need the primary; the walk passes every other key by.
+    enum RelevantKey {
+        case insertStmt, updateStmt, deleteStmt, mergeStmt, intoClause, lockingClause
+        case funcCall, aExpr, useOp, typeCast, rangeVar, columnRef
+
+        /// Most keys in a tree ("location", "sval", "String", "fields", …) are turned away by their length
+        /// alone, before any byte is compared.
+        init?(_ key: ParseTree.Node) {
+            switch key.utf8Count {
+            case 5 where key.equals("useOp"): self = .useOp
+            case 6 where key.equals("A_Expr"): self = .aExpr
+            case 8 where key.equals("FuncCall"): self = .funcCall
+            case 8 where key.equals("TypeCast"): self = .typeCast
+            case 8 where key.equals("RangeVar"): self = .rangeVar
+            case 9 where key.equals("ColumnRef"): self = .columnRef
+            case 9 where key.equals("MergeStmt"): self = .mergeStmt
+            case 10 where key.equals("InsertStmt"): self = .insertStmt
+            case 10 where key.equals("UpdateStmt"): self = .updateStmt
+            case 10 where key.equals("DeleteStmt"): self = .deleteStmt
+            case 10 where key.equals("intoClause"): self = .intoClause
+            case 13 where key.equals("lockingClause"): self = .lockingClause
+            default: return nil
+            }
+        }
     }
 }

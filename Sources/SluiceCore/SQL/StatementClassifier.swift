@@ -20,6 +20,8 @@ public final class StatementClassifier {
     public private(set) var misses = 0
 
     private var analyzer: StatementAnalyzer
+    /// Token storage for the tree being analyzed, kept between texts so that a miss allocates little.
+    private var parseTree = ParseTree()
     private let capacity: Int
     private let maximumTextLength: Int
     // Two generations approximate least-recently-used eviction at the cost of one extra lookup on a miss:
@@ -122,10 +124,13 @@ public final class StatementClassifier {
                 let terminated = UnsafeBufferPointer(rebasing: buffer[..<bytes.count])
                 let hint = RouteHintScanner.hint(in: terminated)
                 let pointer = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-                guard let tree = PgQuery.parse(pointer) else {
-                    return Classification(statementClass: .write(reason: "not parsable"), hint: hint)
+                let statementClass = PgQuery.withParseTree(pointer) { json in
+                    guard let json, let analyzed = try? parseTree.read(json: json, analyzer.classify(tree:)) else {
+                        return StatementClass.write(reason: "not parsable")
+                    }
+                    return analyzed
                 }
-                return Classification(statementClass: analyzer.classify(tree: tree), hint: hint)
+                return Classification(statementClass: statementClass, hint: hint)
             }
         }
     }

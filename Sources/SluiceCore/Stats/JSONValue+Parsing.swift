@@ -1,10 +1,9 @@
 /// Reading JSON text back into a `JSONValue`, strictly (RFC 8259) and without Foundation.
 ///
-/// The statement classifier reads libpg_query's parse trees, which come only as JSON text in this build of
-/// the library. It reuses `JSONValue` rather than a reader of its own: one tree type serves both directions,
-/// tests can write expected documents as literals, and a classifier walking a tree generically (by node key,
-/// at any depth) wants the whole tree in memory anyway. Parse trees of the statements a pooler sees are a few
-/// kilobytes, so materializing them costs less than the parse that produced them.
+/// Tests read documents back to compare them with the values that were written. The statement classifier
+/// does not build `JSONValue`s from libpg_query's parse trees (a String per key and an array per object cost
+/// several times the parse itself); its `ParseTree` shares this reader's cursor, strings and numbers, so both
+/// accept exactly the same documents.
 extension JSONValue {
     /// Why a text is not the JSON document the reader accepts.
     public struct ParseError: Error, Equatable, Sendable {
@@ -107,7 +106,7 @@ struct JSONReader {
         }
     }
 
-    private mutating func expectWord(_ word: StaticString) throws(JSONValue.ParseError) {
+    mutating func expectWord(_ word: StaticString) throws(JSONValue.ParseError) {
         let count = word.utf8CodeUnitCount
         guard bytes.count - offset >= count else { throw error("unexpected end of input") }
         for index in 0..<count where bytes[offset + index] != word.utf8Start[index] {
@@ -176,7 +175,7 @@ struct JSONReader {
 
     /// Reads a string literal starting at its opening quote. The common case, no escapes, validates and
     /// copies the bytes in one go; escapes switch to building the text scalar by scalar.
-    private mutating func readString() throws(JSONValue.ParseError) -> String {
+    mutating func readString() throws(JSONValue.ParseError) -> String {
         offset += 1
         let start = offset
         while offset < bytes.count {
@@ -214,6 +213,27 @@ struct JSONReader {
             }
         }
         throw error("unterminated string")
+    }
+
+    /// Moves past a string literal starting at its opening quote, checking it exactly as `readString` does,
+    /// and says whether it holds escapes. Plain printable ASCII, nearly every string in a parse tree, is only
+    /// scanned; anything else goes through `readString`, whose decoded text is dropped.
+    mutating func skipString() throws(JSONValue.ParseError) -> Bool {
+        let quote = offset
+        offset += 1
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            if byte == UInt8(ascii: "\"") {
+                offset += 1
+                return false
+            }
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { break }
+            offset += 1
+        }
+        offset = quote
+        _ = try readString()
+        let content = UnsafeBufferPointer(rebasing: bytes[(quote + 1)..<(offset - 1)])
+        return content.contains(UInt8(ascii: "\\"))
     }
 
     private func validated(_ range: Range<Int>) throws(JSONValue.ParseError) -> String {
@@ -279,9 +299,25 @@ struct JSONReader {
         return value
     }
 
-    /// Reads a number in RFC 8259's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    /// Reads a number and converts it: `.int` when integral and in range, else `.uint`, else `.double`.
     private mutating func readNumber() throws(JSONValue.ParseError) -> JSONValue {
         let start = offset
+        let integral = try skipNumber()
+        // The bytes are ASCII by now, so decoding cannot fail or repair anything.
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<offset]), as: UTF8.self)
+        if integral {
+            if let value = Int64(text) { return .int(value) }
+            if let value = UInt64(text) { return .uint(value) }
+        }
+        guard let value = Double(text) else { throw JSONValue.ParseError(reason: "invalid number", offset: start) }
+        return .double(value)
+    }
+
+    /// Moves past a number in RFC 8259's grammar, `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`,
+    /// and says whether it was integral (no fraction, no exponent). Every number it accepts converts: a
+    /// `Double` too large to represent becomes an infinity, not a failure.
+    @discardableResult
+    mutating func skipNumber() throws(JSONValue.ParseError) -> Bool {
         if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
         guard offset < bytes.count, isDigit(bytes[offset]) else { throw error("expected a digit") }
         if bytes[offset] == UInt8(ascii: "0") {
@@ -306,14 +342,7 @@ struct JSONReader {
             guard offset < bytes.count, isDigit(bytes[offset]) else { throw error("expected a digit") }
             skipDigits()
         }
-        // The bytes are ASCII by now, so decoding cannot fail or repair anything.
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<offset]), as: UTF8.self)
-        if integral {
-            if let value = Int64(text) { return .int(value) }
-            if let value = UInt64(text) { return .uint(value) }
-        }
-        guard let value = Double(text) else { throw JSONValue.ParseError(reason: "invalid number", offset: start) }
-        return .double(value)
+        return integral
     }
 
     private func isDigit(_ byte: UInt8) -> Bool {
