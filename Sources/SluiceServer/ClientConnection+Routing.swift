@@ -22,19 +22,20 @@ final class ClientRouting {
     var awaitingRoute = false
     /// What the client waits for while no primary is known.
     var pendingRequest: RouteRequest?
-    /// The text of the Query being routed, kept for a retry on the primary should a standby refuse it.
-    var lastQueryText: String?
-    /// A read Query sent to a standby outside a transaction, until the first of its results reaches the client:
-    /// should the standby refuse it as a write (25006), it runs again on the primary instead.
-    var retryText: String?
-    /// The RowDescription of `retryText`'s result, held back until a row or the command's completion shows that
+    /// The text of the last Query routed while the client held no server, kept for a retry on the primary
+    /// should a standby refuse it. Cleared, not freed, between Queries: no allocation once warm.
+    var lastQuery = ByteBuffer()
+    /// Set for a read Query sent to a standby outside a transaction, until the first of its results reaches
+    /// the client: should the standby refuse it as a write (25006), it runs again on the primary instead.
+    var mayRetry = false
+    /// The RowDescription of that Query's result, held back until a row or the command's completion shows that
     /// the standby ran it (PostgreSQL describes a SELECT's result before running it).
     /// Kept between Queries (cleared, not freed), so holding one costs no allocation once warm.
     var heldRowDescription = ByteBuffer()
     var holdsRowDescription = false
     /// This loop's classifier for the client's database, found once (the change count resets it).
     var classifier: StatementClassifier?
-    /// The standby refused `retryText`: its ReadyForQuery is swallowed and the Query goes again.
+    /// The standby refused the Query kept for a retry: its ReadyForQuery is swallowed and the Query goes again.
     var refusedByStandby = false
     /// Set from routing a unit until its first message reaches a server: whether the unit may write.
     var routedUnitWrites: Bool?
@@ -104,10 +105,12 @@ extension ClientConnection {
                 input.reserveWritable(header.totalLength - input.readableBytes)
                 return .needMoreInput
             }
-            let text = String(decoding: input.bytes(at: 5, count: max(0, header.bodyLength - 1)), as: UTF8.self)
-            // Kept for a retry only when the text came through decoding unchanged (valid UTF-8).
-            routing.lastQueryText = text.utf8.count == header.bodyLength - 1 ? text : nil
-            let classification = classifier(routing).classify(text)
+            let text = input.bytes(at: 5, count: max(0, header.bodyLength - 1))
+            if !linked {
+                routing.lastQuery.clear(keepCapacity: 4096)
+                routing.lastQuery.write(bytes: text)
+            }
+            let classification = text.withUnsafeBytes { classifier(routing).classify(utf8: $0) }
             if linked {
                 switch classification.statementClass {
                 case .setRoute, .showRoute:
@@ -142,8 +145,10 @@ extension ClientConnection {
                 if parse.name.isEmpty { sawUnnamedParse = true }
                 let textStart = body.startIndex + parse.queryOffset
                 let textEnd = body[textStart...].firstIndex(of: 0) ?? body.endIndex
-                let text = String(decoding: body[textStart..<textEnd], as: UTF8.self)
-                if !isRead(classifier(routing).classify(text), routing: routing) { request = .write }
+                let classification = body[textStart..<textEnd].withUnsafeBytes {
+                    classifier(routing).classify(utf8: $0)
+                }
+                if !isRead(classification, routing: routing) { request = .write }
             case .bind?:
                 let body = input.bytes(at: offset + 5, count: length - 4)
                 guard let portalEnd = body.firstIndex(of: 0), let nameEnd = body[(portalEnd + 1)...].firstIndex(of: 0)
@@ -153,7 +158,8 @@ extension ClientConnection {
                     // An unnamed statement lives on the server that parsed it: only one parsed in this unit.
                     if !sawUnnamedParse { request = .write }
                 } else if let statement = statements[name] {
-                    if !isRead(classifier(routing).classify(statement.queryText), routing: routing) {
+                    let classification = statement.queryBytes.withUnsafeBytes { classifier(routing).classify(utf8: $0) }
+                    if !isRead(classification, routing: routing) {
                         request = .write
                     }
                 } else {
@@ -202,7 +208,7 @@ extension ClientConnection {
     }
 
     private func routeQuery(
-        _ classification: Classification, text: String, header: MessageHeader, routing: ClientRouting
+        _ classification: Classification, text bytes: ArraySlice<UInt8>, header: MessageHeader, routing: ClientRouting
     ) -> UnitRouting {
         if let hint = classification.hint, routing.heldBegin == nil {
             return decided(
@@ -217,7 +223,7 @@ extension ClientConnection {
             guard routing.heldBegin == nil else { return decided(.write, routing) }
             if modes.readOnly == nil {
                 // Held: the statement after it says whether the transaction may run on a standby.
-                routing.heldBegin = text
+                routing.heldBegin = String(decoding: bytes, as: UTF8.self)
                 input.moveReaderIndex(forwardBy: header.totalLength)
                 answerLocally(tag: "BEGIN", status: .inTransaction)
                 return .answered
@@ -227,6 +233,7 @@ extension ClientConnection {
             guard routing.heldBegin != nil else { return decided(.write, routing) }
             return decided(modes.readOnly == true && modes.isolationLevel != "serializable" ? .read : .write, routing)
         case .endTransaction:
+            let text = String(decoding: bytes, as: UTF8.self)
             guard routing.heldBegin != nil, !text.lowercased().contains("chain") else {
                 return decided(.write, routing)
             }

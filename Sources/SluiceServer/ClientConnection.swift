@@ -496,10 +496,9 @@ final class ClientConnection: Connection {
                                 routing.routedUnitWrites = writes
                                 // Only a statement Sluice itself took for a read is retried: one the client sent
                                 // to a standby on purpose (sluice.route, the _ro alias, a hint) stays refused.
-                                routing.retryText =
+                                routing.mayRetry =
                                     code == .query && chosen == .read && !writes && routing.setting == .auto
-                                        && routing.localSetting == nil && transactionStatus == .idle
-                                    ? routing.lastQueryText : nil
+                                    && routing.localSetting == nil && transactionStatus == .idle
                             }
                         }
                     }
@@ -514,11 +513,16 @@ final class ClientConnection: Connection {
                     // waiting for it).
                     routing.routedUnitWrites = nil
                     server.mayHaveWritten = writes
-                    if !routing.onStandby { routing.retryText = nil }
+                    if !routing.onStandby { routing.mayRetry = false }
                     if let held = routing.heldBegin {
                         routing.heldBegin = nil
                         server.sendSluiceQuery(held, purpose: .heldBegin)
                     }
+                } else if routing.mayRetry {
+                    // A Query that may still run again on the primary: what follows waits, so that answers
+                    // keep their order.
+                    routing.awaitingRoute = true
+                    return
                 } else if transactionStatus == .idle, !routing.inExtendedUnit, pool?.mode != .session, code != .sync {
                     // A new unit on a server still linked (answers to the last one are due, Sluice's own request
                     // runs, or the session is pinned): a standby takes it only if it is a read.

@@ -204,10 +204,15 @@ extension Proxy {
 
     /// A standby refused a Query Sluice classified as a read (25006): the text goes to the primary from now on,
     /// on every loop, and this client's Query runs again, ahead of anything it sent after it.
-    func standbyRefused(_ text: String, client: ClientConnection, server: ServerConnection) {
+    func standbyRefused(client: ClientConnection, server: ServerConnection) {
+        guard let routing = client.routing else { return }
         var message = ByteBuffer()
-        message.writeQuery(text)
+        message.write(byte: FrontendMessageCode.query.rawValue)
+        message.write(uint32: UInt32(4 + routing.lastQuery.readableBytes + 1))
+        message.write(bytes: routing.lastQuery.readableView)
+        message.write(byte: 0)
         client.input.prepend(Array(message.readableView))
+        let text = String(decoding: routing.lastQuery.readableView, as: UTF8.self)
         client.logger.warning(
             "a replica refused a statement classified as a read; running it on the primary and sending it there from now on",
             [("backend", "\(server.pool.host):\(server.pool.port)"), ("statement", String(text.prefix(200)))])

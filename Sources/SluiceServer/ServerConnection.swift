@@ -272,14 +272,14 @@ final class ServerConnection: Connection {
                     && (awaitingSessionCheck || owner?.capturesRows == true))
                 || (code == BackendMessageCode.errorResponse.rawValue
                     && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil
-                        || client?.routing?.retryText != nil))
-                || (code == BackendMessageCode.rowDescription.rawValue && client?.routing?.retryText != nil)
+                        || client?.routing?.mayRetry == true))
+                || (code == BackendMessageCode.rowDescription.rawValue && client?.routing?.mayRetry == true)
             if mustHoldWhole && input.readableBytes < header.totalLength {
                 if header.totalLength > proxy.holdWholeLimit { return lost("server message too large to inspect") }
                 input.reserveWritable(header.totalLength - input.readableBytes)
                 return
             }
-            if toClient, let routing = client?.routing, routing.retryText != nil, !routing.refusedByStandby {
+            if toClient, let routing = client?.routing, routing.mayRetry, !routing.refusedByStandby {
                 if code == BackendMessageCode.errorResponse.rawValue {
                     let fields = try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength))
                     if fields?.sqlState == SQLState.readOnlySQLTransaction.rawValue {
@@ -356,7 +356,7 @@ final class ServerConnection: Connection {
     /// The statement kept for a retry produced a result: the RowDescription held back goes first, and what
     /// follows goes to the client as it comes.
     private func releaseHeldRowDescription(_ routing: ClientRouting) {
-        routing.retryText = nil
+        routing.mayRetry = false
         if routing.holdsRowDescription, let client {
             routing.holdsRowDescription = false
             client.output.write(bytes: routing.heldRowDescription.readableView)
@@ -376,9 +376,9 @@ final class ServerConnection: Connection {
         if owner == .client, let client, let routing = client.routing, routing.refusedByStandby {
             input.moveReaderIndex(forwardBy: header.totalLength)
             routing.refusedByStandby = false
-            if let text = routing.retryText {
-                routing.retryText = nil
-                proxy.standbyRefused(text, client: client, server: self)
+            if routing.mayRetry {
+                routing.mayRetry = false
+                proxy.standbyRefused(client: client, server: self)
             }
         } else if owner == .client, let client {
             if pool.mode == .statement && status != .idle {

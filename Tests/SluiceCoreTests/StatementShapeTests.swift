@@ -49,4 +49,45 @@ struct StatementShapeTests {
             #expect(Self.shape(text) == nil, "\(text)")
         }
     }
+
+    static func classify(_ classifier: StatementClassifier, _ text: String) -> Classification {
+        Array(text.utf8).withUnsafeBytes { classifier.classify(utf8: $0) }
+    }
+
+    @Test("the classifier shares one answer among texts of one shape, and only for statements no literal can change")
+    func sharedByShape() {
+        let classifier = StatementClassifier(catalog: RoutingCatalog())
+        #expect(Self.classify(classifier, "SELECT abs(1) FROM t WHERE id = 1").statementClass == .read)
+        let misses = classifier.misses
+        for id in 2...50 {
+            #expect(Self.classify(classifier, "SELECT abs(\(id)) FROM t WHERE id = \(id)").statementClass == .read)
+        }
+        #expect(classifier.misses == misses, "texts of one shape were parsed again")
+        // Literals that decide: each text is classified on its own.
+        #expect(
+            Self.classify(classifier, "SET sluice.route = 'primary'").statementClass
+                == .setRoute(.primary, local: false))
+        #expect(
+            Self.classify(classifier, "SET sluice.route = 'replica'").statementClass
+                == .setRoute(.replica, local: false))
+        #expect(
+            Self.classify(classifier, "SET sluice.route = 'sideways'").statementClass == .setRoute(nil, local: false))
+        #expect(Self.classify(classifier, "EXPLAIN (ANALYZE 'off') DELETE FROM t").statementClass == .read)
+        #expect(Self.classify(classifier, "EXPLAIN (ANALYZE 'on') DELETE FROM t").statementClass != .read)
+        // Two statements: not shared, even when the first is a SELECT.
+        #expect(StatementClassifier.isShareable(Array("SELECT 1; SELECT 2".utf8)) == false)
+        #expect(StatementClassifier.isShareable(Array("/* x */ (SELECT 1);  ".utf8)))
+        #expect(StatementClassifier.isShareable(Array("selectx 1".utf8)) == false)
+        #expect(StatementClassifier.isShareable(Array("SHOW x".utf8)) == false)
+    }
+
+    @Test("a text pinned to the primary pins its shape")
+    func pinnedShape() {
+        let classifier = StatementClassifier(catalog: RoutingCatalog())
+        #expect(Self.classify(classifier, "SELECT abs(1)").statementClass == .read)
+        classifier.pinToPrimary("SELECT abs(1)")
+        #expect(Self.classify(classifier, "SELECT abs(2)").statementClass != .read)
+        classifier.replaceCatalog(RoutingCatalog())
+        #expect(Self.classify(classifier, "SELECT abs(3)").statementClass != .read)
+    }
 }

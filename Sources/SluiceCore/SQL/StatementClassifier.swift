@@ -33,6 +33,11 @@ public final class StatementClassifier {
     /// Texts a replica refused (SQLSTATE 25006). Kept apart from the cache so that eviction and catalog
     /// reloads do not forget them; bounded by `capacity`.
     private var pinned: Set<String> = []
+    /// Classifications shared by the texts of one shape: see `classify(utf8:)`.
+    private var shapes: ShapeTable
+    private var shapeBuffer: [UInt8] = []
+    /// Shapes of pinned texts, which outlive the shape table's resets like `pinned` outlives the cache's.
+    private var pinnedShapes: Set<[UInt8]> = []
 
     /// - Parameters:
     ///   - catalog: what the primary's catalog says; `RoutingCatalog()` until it has been read.
@@ -40,6 +45,7 @@ public final class StatementClassifier {
     ///   - maximumTextLength: longer texts are writes without being parsed (see `defaultMaximumTextLength`).
     public init(catalog: RoutingCatalog, capacity: Int = 4096, maximumTextLength: Int = defaultMaximumTextLength) {
         analyzer = StatementAnalyzer(catalog: catalog)
+        shapes = ShapeTable(capacity: max(capacity, 2))
         self.capacity = max(capacity, 2)
         self.maximumTextLength = maximumTextLength
     }
@@ -65,16 +71,92 @@ public final class StatementClassifier {
     }
 
     /// The classification of a statement text given as its UTF-8 bytes, without a trailing NUL, as they sit
-    /// in a protocol message. The cache is keyed by `String`, so this makes one copy of the bytes; invalid
-    /// UTF-8 is repaired, which PostgreSQL would reject anyway.
+    /// in a protocol message.
+    ///
+    /// A single SELECT, INSERT, UPDATE, DELETE, MERGE, VALUES or TABLE statement (or one led by WITH) is
+    /// classified by its shape: its text with the literals masked (`StatementShape`). Nothing the classifier
+    /// looks at in such a statement (node kinds, clauses, the names of functions, relations, operators and
+    /// types, comments) is a literal, so texts that differ only in constants get one answer, and clients that
+    /// inline their constants cost a parse per statement, not per execution. Other statements (`SET`,
+    /// `EXPLAIN (ANALYZE 'off')`, transaction control), and texts without a shape, are cached by their text.
     public func classify(utf8 bytes: UnsafeRawBufferPointer) -> Classification {
-        classify(String(decoding: bytes, as: UTF8.self))
+        guard bytes.count <= 4096, StatementShape.mask(bytes, into: &shapeBuffer), Self.isShareable(shapeBuffer)
+        else {
+            return classify(String(decoding: bytes, as: UTF8.self))
+        }
+        if let cached = shapeBuffer.withUnsafeBytes({ shapes.value(for: $0) }) {
+            hits += 1
+            return cached
+        }
+        var classification = classify(String(decoding: bytes, as: UTF8.self))
+        if pinnedShapes.contains(shapeBuffer) {
+            classification = Classification(statementClass: .write(reason: "refused by a replica"))
+        }
+        shapeBuffer.withUnsafeBytes { shapes.set(classification, for: $0) }
+        return classification
     }
+
+    /// Whether texts of this shape may share a classification: one statement of a kind whose class no literal
+    /// can change. The shape keeps comments, so the first word is found after any leading ones.
+    static func isShareable(_ shape: [UInt8]) -> Bool {
+        var i = 0
+        while i < shape.count {
+            let byte = shape[i]
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\t")
+                || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "(")
+            {
+                i += 1
+            } else if byte == UInt8(ascii: "-") && i + 1 < shape.count && shape[i + 1] == UInt8(ascii: "-") {
+                while i < shape.count && shape[i] != UInt8(ascii: "\n") { i += 1 }
+            } else if byte == UInt8(ascii: "/") && i + 1 < shape.count && shape[i + 1] == UInt8(ascii: "*") {
+                // Comments that nest are rare here: anything but a simple one makes the shape unshareable.
+                var j = i + 2
+                while j + 1 < shape.count && !(shape[j] == UInt8(ascii: "*") && shape[j + 1] == UInt8(ascii: "/")) {
+                    if shape[j] == UInt8(ascii: "/") && shape[j + 1] == UInt8(ascii: "*") { return false }
+                    j += 1
+                }
+                i = j + 2
+            } else {
+                break
+            }
+        }
+        var end = i
+        while end < shape.count && (shape[end] | 0x20 >= UInt8(ascii: "a") && shape[end] | 0x20 <= UInt8(ascii: "z")) {
+            end += 1
+        }
+        guard end > i, end - i <= 6, end == shape.count || !isWordByte(shape[end]) else { return false }
+        var word: UInt64 = 0
+        for byte in shape[i..<end] { word = word << 8 | UInt64(byte | 0x20) }
+        guard shareableFirstWords.contains(word) else { return false }
+        // One statement: a semicolon may only end it.
+        if let semicolon = shape.firstIndex(of: UInt8(ascii: ";")) {
+            for byte in shape[(semicolon + 1)...]
+            where
+                !(byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\t")
+                || byte == UInt8(ascii: "\r"))
+            {
+                return false
+            }
+        }
+        return true
+    }
+
+    private static func isWordByte(_ byte: UInt8) -> Bool {
+        (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z")) || byte == UInt8(ascii: "_")
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "$") || byte >= 0x80
+    }
+
+    /// SELECT, INSERT, UPDATE, DELETE, MERGE, WITH, VALUES, TABLE, lowercased and packed into an integer.
+    private static let shareableFirstWords: Set<UInt64> = Set(
+        ["select", "insert", "update", "delete", "merge", "with", "values", "table"].map { word in
+            word.utf8.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        })
 
     /// Uses a newly read catalog from now on. Every cached answer may have changed, so the cache is cleared;
     /// pinned texts stay pinned.
     public func replaceCatalog(_ catalog: RoutingCatalog) {
         analyzer = StatementAnalyzer(catalog: catalog)
+        shapes.removeAll()
         recent.removeAll()
         older.removeAll()
         recentBytes = 0
@@ -87,6 +169,15 @@ public final class StatementClassifier {
         if pinned.count >= capacity, let any = pinned.first { pinned.remove(any) }
         pinned.insert(text)
         let classification = Classification(statementClass: .write(reason: "refused by a replica"))
+        // The other texts of its shape would be refused alike.
+        var text = text
+        text.withUTF8 { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            guard StatementShape.mask(raw, into: &shapeBuffer), Self.isShareable(shapeBuffer) else { return }
+            if pinnedShapes.count >= capacity, let any = pinnedShapes.first { pinnedShapes.remove(any) }
+            pinnedShapes.insert(shapeBuffer)
+            shapeBuffer.withUnsafeBytes { shapes.set(classification, for: $0) }
+        }
         older.removeValue(forKey: text)
         if recent[text] != nil {
             recent[text] = classification

@@ -32,11 +32,11 @@ public final class PreparedStatement: Sendable, Equatable {
         sessionScan = queryAndTypes.withUnsafeBytes { SessionTextScan($0) }
     }
 
-    /// The statement's SQL text, as the client sent it.
-    public var queryText: String {
+    /// The statement's SQL text as the client sent it, without copying it.
+    public var queryBytes: ArraySlice<UInt8> {
         let start = 1 + 4 + serverName.utf8.count + 1
         let end = parseMessage[start...].firstIndex(of: 0) ?? parseMessage.endIndex
-        return String(decoding: parseMessage[start..<end], as: UTF8.self)
+        return parseMessage[start..<end]
     }
 
     /// Every statement Sluice prepares on a server is named with this prefix.
