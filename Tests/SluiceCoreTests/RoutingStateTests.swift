@@ -131,6 +131,15 @@ struct RoutingStateTests {
         #expect(state.connectionFailed(0, error: "primary errors are the pool's to report", now: 16).isEmpty)
     }
 
+    @Test("a standby that never answered is not banned by failing: it serves once a check passes")
+    func neverReached() {
+        var state = Self.state { $0.banTime = 30 }
+        _ = state.probeAnswered(0, Self.probe(standby: false, 1000), now: 0)
+        #expect(state.probeFailed(1, error: "role does not exist", now: 0).isEmpty)
+        _ = state.probeAnswered(1, Self.probe(standby: true, 1000), now: 1)
+        #expect(state.mayServeRead(1, after: nil, now: 1))
+    }
+
     @Test("promotion: writes follow the new primary; while none is known, there is none")
     func promotion() {
         var state = Self.state()

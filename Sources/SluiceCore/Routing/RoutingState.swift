@@ -153,7 +153,9 @@ public struct RoutingState: Sendable {
         backend.isReachable = false
         backend.lastError = error
         backend.checkedAt = now
-        backend.bannedUntil = now + policy.banTime
+        // A backend that never answered is simply not used yet (a standby still starting, or one that has not
+        // replayed the monitor's role): the ban is for backends that fail after serving.
+        if wasReachable { backend.bannedUntil = now + policy.banTime }
         backends[index] = backend
         var events: [RoutingEvent] = wasReachable ? [.banned(backend: index, reason: error)] : []
         events += checkForConflict()
