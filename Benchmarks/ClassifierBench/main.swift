@@ -98,6 +98,19 @@ report(
         bytes.withUnsafeBytes { if case .read = classifier.classify(utf8: $0).statementClass { sink &+= 1 } }
     })
 
+// pgbench -S in the simple protocol: the constant differs every time, so the text is new and only its shape
+// (the literal masked) is known.
+let literalTexts = (0..<1024).map { Array("SELECT abalance FROM pgbench_accounts WHERE aid = \($0 * 7919 + 1);".utf8) }
+var nextLiteral = 0
+report(
+    "new text, known shape (pgbench -S simple protocol, message bytes)",
+    measure(iterations: 1_000_000) {
+        literalTexts[nextLiteral & 1023].withUnsafeBytes {
+            if case .read = classifier.classify(utf8: $0).statementClass { sink &+= 1 }
+        }
+        nextLiteral &+= 1
+    })
+
 // replaceCatalog empties the cache, so every classify below parses; emptying an empty cache is cheap next
 // to a parse (see the first line for the size of a lookup).
 /// libpg_query's parse of `text` to JSON, which every uncached classification starts with: the floor under

@@ -496,6 +496,8 @@ final class ClientConnection: Connection {
                                 routing.routedUnitWrites = writes
                                 // Only a statement Sluice itself took for a read is retried: one the client sent
                                 // to a standby on purpose (sluice.route, the _ro alias, a hint) stays refused.
+                                // TODO: extended-protocol units are not retried (the whole unit up to its Sync
+                                // would have to be kept); a standby's 25006 reaches the client.
                                 routing.mayRetry =
                                     code == .query && chosen == .read && !writes && routing.setting == .auto
                                     && routing.localSetting == nil && transactionStatus == .idle
@@ -514,6 +516,7 @@ final class ClientConnection: Connection {
                     routing.routedUnitWrites = nil
                     server.mayHaveWritten = writes
                     if !routing.onStandby { routing.mayRetry = false }
+                    server.watchesForRetry = routing.mayRetry
                     if let held = routing.heldBegin {
                         routing.heldBegin = nil
                         server.sendSluiceQuery(held, purpose: .heldBegin)

@@ -449,7 +449,8 @@ extension Proxy {
                 }
                 // A routed database's pools each lead to one backend; others lead to their entry's host.
                 guard let routes = shared.routes[pool.database] else { return true }
-                return routes.addresses[pool.backend] == BackendAddress(host: target.host, port: target.port)
+                return routes.addresses.indices.contains(pool.backend)
+                    && routes.addresses[pool.backend] == BackendAddress(host: target.host, port: target.port)
             }
             let checked = target.names.filter { name in !target.routed.contains { $0.routes.name == name } }
             let states = checked.map { healthState($0, now: now) }

@@ -69,7 +69,8 @@ extension Proxy {
 
     /// A pool of its own for checking `name`, logging in as the database's forced user, else as the user of a
     /// pool of the database, else as the first auth_file user with a password Sluice can log in with.
-    func healthCheckPool(for name: String, applicationName: String = "sluice health check") -> Pool? {
+    /// `backend` (the routing monitor's) names which of a routed database's backends the pool's key is for.
+    func healthCheckPool(for name: String, applicationName: String = "sluice health check", backend: Int = 0) -> Pool? {
         guard let database = config.database(named: name) else { return nil }
         let existing = pools.values.filter { $0.key.database == name && $0.key.backend == 0 }.sorted {
             $0.key.user < $1.key.user
@@ -90,7 +91,8 @@ extension Proxy {
         var startup: [(String, String)] = [("application_name", applicationName)]
         if let v = database.clientEncoding { startup.append(("client_encoding", v)) }
         let pool = Pool(
-            key: PoolKey(database: name, user: user), host: database.host ?? config.unixSocketDir ?? "127.0.0.1",
+            key: PoolKey(database: name, user: user, backend: backend),
+            host: database.host ?? config.unixSocketDir ?? "127.0.0.1",
             port: database.port ?? 5432, serverDatabase: database.dbname ?? name, serverUser: user,
             credential: credential, mode: .session, size: 1, queryWaitTimeout: 0, serverLifetime: 0,
             startupParameters: startup, logger: logger)

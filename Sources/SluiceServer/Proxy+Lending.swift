@@ -11,16 +11,22 @@ extension Proxy {
         defer { shared.lock.unlock() }
         guard let home = client.pool, !client.isWaitingForServer else { return }
         let now = Syscall.monotonicNow()
-        if home.routes == nil { client.routeTarget = nil }
-        if let request, let routes = home.routes {
-            guard let target = routedPool(for: client, home: home, request: request) else {
-                client.isWaitingForServer = true
-                client.waitingSince = now
-                return waitForPrimary(client, routes: routes, request: request)
+        var pool = home
+        if let routing = client.routing {
+            if let routes = home.routes {
+                if let request {
+                    guard let target = routedPool(for: client, home: home, request: request) else {
+                        client.isWaitingForServer = true
+                        client.waitingSince = now
+                        return waitForPrimary(client, routes: routes, request: request)
+                    }
+                    routing.target = target
+                }
+            } else {
+                routing.target = nil
             }
-            client.routeTarget = target
+            pool = routing.target ?? home
         }
-        let pool = client.routeTarget ?? home
         client.isWaitingForServer = true
         client.waitingSince = now
         if paused || pool.isPaused {
@@ -303,7 +309,7 @@ extension Proxy {
                 return
             }
             // Read-your-writes: the client keeps the server until the primary's position is in.
-            if askPositionIfDue(server) { return }
+            if server.mayHaveWritten && askPositionIfDue(server) { return }
             // Pinned: the client keeps its server, as in session pooling, until the state is gone.
             guard server.pins.isEmpty else { return }
             release(server)

@@ -70,6 +70,10 @@ final class ServerConnection: Connection {
     /// The routing decision made for the client's current work on this server, and whether it may have
     /// written (read-your-writes then asks for the primary's position before the server is released).
     var mayHaveWritten = false
+    /// The linked client's Query may still run again on the primary (`ClientRouting.mayRetry`): replies are
+    /// watched for the standby's refusal. A flag of this connection's own, so that other traffic pays one
+    /// load of it per message.
+    var watchesForRetry = false
     var checkingForClient: ClientConnection?
     var checkStartedAt: Double = 0
     /// Whether a client ever had this server: only those can have gone stale while idle.
@@ -272,14 +276,14 @@ final class ServerConnection: Connection {
                     && (awaitingSessionCheck || owner?.capturesRows == true))
                 || (code == BackendMessageCode.errorResponse.rawValue
                     && (!toClient || cancelReason != nil || tracker.pendingErrorProbe != nil
-                        || client?.routing?.mayRetry == true))
-                || (code == BackendMessageCode.rowDescription.rawValue && client?.routing?.mayRetry == true)
+                        || watchesForRetry))
+                || (code == BackendMessageCode.rowDescription.rawValue && watchesForRetry)
             if mustHoldWhole && input.readableBytes < header.totalLength {
                 if header.totalLength > proxy.holdWholeLimit { return lost("server message too large to inspect") }
                 input.reserveWritable(header.totalLength - input.readableBytes)
                 return
             }
-            if toClient, let routing = client?.routing, routing.mayRetry, !routing.refusedByStandby {
+            if watchesForRetry, toClient, let routing = client?.routing, routing.mayRetry, !routing.refusedByStandby {
                 if code == BackendMessageCode.errorResponse.rawValue {
                     let fields = try? ErrorFields(decoding: input.bytes(at: 5, count: header.bodyLength))
                     if fields?.sqlState == SQLState.readOnlySQLTransaction.rawValue {
@@ -357,6 +361,7 @@ final class ServerConnection: Connection {
     /// follows goes to the client as it comes.
     private func releaseHeldRowDescription(_ routing: ClientRouting) {
         routing.mayRetry = false
+        watchesForRetry = false
         if routing.holdsRowDescription, let client {
             routing.holdsRowDescription = false
             client.output.write(bytes: routing.heldRowDescription.readableView)
@@ -380,6 +385,7 @@ final class ServerConnection: Connection {
                 routing.mayRetry = false
                 proxy.standbyRefused(client: client, server: self)
             }
+            watchesForRetry = false
         } else if owner == .client, let client {
             if pool.mode == .statement && status != .idle {
                 // Statement pooling lends a server for one statement; a transaction would outlive the loan.

@@ -151,6 +151,8 @@ public struct RoutingCatalog: Sendable, Equatable {
 
     /// Whether calling the function `name` (in `schema`, or unqualified when nil) may change something or
     /// fail on a standby.
+    // TODO: by name, not by signature: overloads are not told apart, and an unqualified name counts as
+    // unsafe if any schema has a volatile function of that name (search_path is not followed).
     func isUnsafeFunction(schema: String?, name: String) -> Bool {
         if BuiltinRoutingLists.isAlwaysUnsafe(name) { return true }
         if extraUnsafeFunctions.contains(name) { return true }

@@ -50,6 +50,7 @@ struct ShapeTable {
     }
 
     mutating func removeAll() {
+        guard count > 0 else { return }
         for index in values.indices where values[index] != nil {
             values[index] = nil
             keys[index] = []
