@@ -53,15 +53,15 @@ def fmt(value, digits=0):
     return f"{value:,.{digits}f}"
 
 
-def spread(values, digits=0):
-    """'median (min–max)' of the values that exist."""
+def spread(values, digits=0, suffix=""):
+    """'median (min–max)' of the values that exist (`suffix` after the median), and the median."""
     values = [v for v in values if v is not None]
     if not values:
         return "n/a", None
     median = statistics.median(values)
     if len(values) == 1:
-        return fmt(median, digits), median
-    return f"{fmt(median, digits)} ({fmt(min(values), digits)}–{fmt(max(values), digits)})", median
+        return fmt(median, digits) + suffix, median
+    return f"{fmt(median, digits)}{suffix} ({fmt(min(values), digits)}–{fmt(max(values), digits)})", median
 
 
 def ratio(a, b):

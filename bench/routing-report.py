@@ -11,10 +11,11 @@ WORK_DIR holds what bench/routing collected:
   commands.md   the exact commands, already in Markdown
 Medians and min-max spreads are over the runs of a cell that exited 0 and completed transactions.
 """
-import csv
 import os
-import statistics
 import sys
+
+# The table helpers bench/compare's report uses (this directory is on the path when run as a script).
+from report import failures, fmt, num, ratio, read_tsv, spread, succeeded
 
 NAMES = {
     "direct": "PostgreSQL direct",
@@ -26,63 +27,6 @@ NAMES = {
 SELECT_TARGETS = ["direct", "pgbouncer", "sluice_off", "sluice_on"]
 RYW_TARGETS = ["sluice_off", "sluice_on", "sluice_on_nowait"]
 TPCB_TARGETS = ["sluice_off", "sluice_on"]
-
-
-def read_tsv(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-def num(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def fmt(value, digits=0):
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}"
-
-
-def spread(values, digits=0, suffix=""):
-    """'median (min–max)' of the values that exist, and the median."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "n/a", None
-    median = statistics.median(values)
-    if len(values) == 1:
-        return fmt(median, digits) + suffix, median
-    return f"{fmt(median, digits)}{suffix} ({fmt(min(values), digits)}–{fmt(max(values), digits)})", median
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return "n/a"
-    return f"{a / b:.2f}x"
-
-
-def succeeded(run):
-    return run["exit"] == "0" and (num(run["tps"]) or 0) > 0
-
-
-def failures(runs):
-    bad_exit = [r for r in runs if not succeeded(r)]
-    failed = sum(int(r["failed"]) for r in runs if r["failed"].isdigit())
-    aborted = sum(int(r["aborted"]) for r in runs if r["aborted"].isdigit())
-    parts = []
-    if failed:
-        parts.append(f"{failed} failed tx")
-    if aborted:
-        parts.append(f"{aborted} aborted clients")
-    if bad_exit:
-        codes = ", ".join(sorted({r["exit"] for r in bad_exit}))
-        parts.append(f"**{len(bad_exit)}/{len(runs)} runs failed** (pgbench exit {codes})")
-    notes = [f"round {r['round']}: exit {r['exit']}: {r['note']}" for r in runs if r["note"] not in ("", "-")]
-    return ("; ".join(parts) or "0"), notes
 
 
 class Shares:

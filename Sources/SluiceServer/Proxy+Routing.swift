@@ -216,7 +216,8 @@ extension Proxy {
         client.input.prepend(Array(message.readableView))
         let text = String(decoding: routing.lastQuery.readableView, as: UTF8.self)
         client.logger.warning(
-            "a replica refused a statement classified as a read; running it on the primary and sending it there from now on",
+            "a replica refused a statement classified as a read; "
+                + "running it on the primary and sending it there from now on",
             [("backend", "\(server.pool.host):\(server.pool.port)"), ("statement", String(text.prefix(200)))])
         let name = server.pool.key.database
         shared.lock.withLock {

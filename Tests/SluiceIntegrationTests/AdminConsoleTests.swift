@@ -143,7 +143,8 @@ struct AdminConsoleTests {
         let clients = try rows("CLIENTS")
         let mine = try #require(clients.first { $0["application_name"] == "viewer" })
         #expect(mine["state"] == "active" && mine["database"] == proxied.database, "\(mine)")
-        // The health check's own connection may be listed too (state "tested", no link): the client's is the linked one.
+        // The health check's own connection may be listed too (state "tested", no link): the client's is the
+        // linked one.
         let servers = try rows("SERVERS")
         let server = try #require(servers.first { $0["database"] == proxied.database && $0["link"] == mine["ptr"] })
         #expect(server["state"] == "active", "\(server) \(mine)")

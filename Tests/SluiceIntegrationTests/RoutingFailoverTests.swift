@@ -18,7 +18,7 @@ struct RoutingFailoverTests {
     }
 
     @Test(
-        "replica stopped and restarted, two primaries, the primary lost and the replica promoted, the old primary rebuilt"
+        "replica stopped and restarted, two primaries, primary lost and replica promoted, old primary rebuilt"
     )
     func outageAndFailover() throws {
         let directory = try makeTemporaryDirectory("sluice-failover")

@@ -7,6 +7,8 @@ public final class PreparedStatement: Sendable, Equatable {
     /// The client's Parse message with `serverName` as its name: what a server that lacks the
     /// statement is sent.
     public let parseMessage: [UInt8]
+    /// Where the query text lies in `parseMessage`: routing classifies it on every Bind.
+    private let queryRange: Range<Int>
     /// What running the statement may do to the session, read from its text once.
     public let sessionScan: SessionTextScan
 
@@ -29,15 +31,13 @@ public final class PreparedStatement: Sendable, Equatable {
         message.append(0)
         message.append(contentsOf: queryAndTypes)
         parseMessage = message
+        let start = 1 + 4 + serverName.utf8.count + 1
+        queryRange = start..<(message[start...].firstIndex(of: 0) ?? message.endIndex)
         sessionScan = queryAndTypes.withUnsafeBytes { SessionTextScan($0) }
     }
 
     /// The statement's SQL text as the client sent it, without copying it.
-    public var queryBytes: ArraySlice<UInt8> {
-        let start = 1 + 4 + serverName.utf8.count + 1
-        let end = parseMessage[start...].firstIndex(of: 0) ?? parseMessage.endIndex
-        return parseMessage[start..<end]
-    }
+    public var queryBytes: ArraySlice<UInt8> { parseMessage[queryRange] }
 
     /// Every statement Sluice prepares on a server is named with this prefix.
     public static let namePrefix = "sluice_"
