@@ -50,6 +50,7 @@ let package = Package(
             swiftSettings: releaseSettings),
 
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["CLibPQ", "SluiceCore"]),
     ]
 )

@@ -35,6 +35,9 @@ public final class DeadlineTimer: EventHandler {
     }
 
     public func handleEvent(_ events: UInt32) {
+        // Only an expiry the timer itself counted fires the action, never a readiness report alone.
+        var expirations: UInt64 = 0
+        guard Glibc.read(fd, &expirations, 8) == 8, expirations > 0 else { return }
         let action = self.action
         cancel()
         action?()

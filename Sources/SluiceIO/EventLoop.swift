@@ -16,6 +16,11 @@ public final class EventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private var handlers: [EventHandler?] = []
+    /// How many times each descriptor number has been registered, carried in every event's data next
+    /// to the number. A handler may close a descriptor and a new one may get the same number while a
+    /// batch of events is being handled; an event the kernel reported for the old descriptor then
+    /// carries an older count and is dropped instead of reaching the new descriptor's handler.
+    private var registrations: [UInt32] = []
     private var running = false
     private var deferred: [() -> Void] = []
     private var runningBatch: [() -> Void] = []
@@ -61,15 +66,22 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func register(_ fd: Int32, handler: EventHandler, events bits: UInt32) throws(SystemError) {
-        var event = epoll_event()
-        event.events = bits
-        event.data.fd = fd
-        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl", errno: errno) }
         let index = Int(fd)
         if index >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: index + 1 - handlers.count))
+            registrations.append(contentsOf: repeatElement(0, count: index + 1 - registrations.count))
         }
+        let registration = registrations[index] &+ 1
+        var event = epoll_event()
+        event.events = bits
+        event.data.u64 = Self.eventData(fd: fd, registration: registration)
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 else { throw SystemError("epoll_ctl", errno: errno) }
+        registrations[index] = registration
         handlers[index] = handler
+    }
+
+    private static func eventData(fd: Int32, registration: UInt32) -> UInt64 {
+        UInt64(registration) << 32 | UInt64(UInt32(bitPattern: fd))
     }
 
     /// Stops watching `fd`. Call before closing it.
@@ -111,15 +123,19 @@ public final class EventLoop: @unchecked Sendable {
             if n < 0 && errno != EINTR { fatalError("epoll_wait failed: \(SystemError("epoll_wait", errno: errno))") }
             if n > 0 {
                 for i in 0..<Int(n) {
-                    let fd = events[i].data.fd
+                    let data = events[i].data.u64
+                    let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: data))
                     if fd == wakeFD {
                         var value: UInt64 = 0
                         _ = Glibc.read(wakeFD, &value, 8)
                         runInbox()
                         continue
                     }
-                    // A handler earlier in this batch may have closed the descriptor.
-                    guard Int(fd) < handlers.count, let handler = handlers[Int(fd)] else { continue }
+                    // A handler earlier in this batch may have closed the descriptor, and a new one may
+                    // have been registered under the same number since.
+                    guard Int(fd) < handlers.count, let handler = handlers[Int(fd)],
+                        UInt32(truncatingIfNeeded: data >> 32) == registrations[Int(fd)]
+                    else { continue }
                     handler.handleEvent(events[i].events)
                 }
             }
