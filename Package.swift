@@ -38,8 +38,8 @@ let package = Package(
         // Pure logic: wire protocol, auth math, config, pool and session state machines, SQL classification.
         // No sockets.
         .target(name: "SluiceCore", dependencies: ["COpenSSL", "CPgQuery"], swiftSettings: releaseSettings),
-        // Linux I/O: epoll loop, non-blocking sockets, timers, signals.
-        .target(name: "SluiceIO", dependencies: ["CSluiceLinux"], swiftSettings: releaseSettings),
+        // Linux I/O: epoll loop, non-blocking sockets, TLS, timers, signals.
+        .target(name: "SluiceIO", dependencies: ["CSluiceLinux", "COpenSSL"], swiftSettings: releaseSettings),
         // The proxy: listeners, client and server connections, the pool registry.
         .target(name: "SluiceServer", dependencies: ["SluiceCore", "SluiceIO"], swiftSettings: releaseSettings),
         // Argument parsing, config loading, signal wiring, logging setup.

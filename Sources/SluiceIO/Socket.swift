@@ -181,6 +181,13 @@ public enum Socket {
     }
 
     /// Turns Nagle off: every protocol message is a complete request or reply and must leave at once.
+    /// The first byte waiting on `fd`, left in place for the next read; nil when none has arrived.
+    public static func peekFirstByte(_ fd: Int32) -> UInt8? {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        return n == 1 ? byte : nil
+    }
+
     public static func setNoDelay(_ fd: Int32) {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))

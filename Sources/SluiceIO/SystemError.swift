@@ -4,13 +4,24 @@ import Glibc
 public struct SystemError: Error, CustomStringConvertible, Sendable {
     public var call: String
     public var errno: Int32
+    /// Said instead of errno's text when the failure is not the kernel's (a TLS error).
+    public var detail: String?
 
     public init(_ call: String, errno: Int32) {
         self.call = call
         self.errno = errno
     }
 
-    public var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
+    public init(_ call: String, detail: String) {
+        self.call = call
+        self.errno = EPROTO
+        self.detail = detail
+    }
+
+    public var description: String {
+        if let detail { return detail }
+        return "\(call): \(String(cString: strerror(errno))) (errno \(errno))"
+    }
 }
 
 /// The outcome of a non-blocking read or write.

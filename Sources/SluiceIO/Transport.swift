@@ -26,6 +26,12 @@ public final class SocketTransport: Transport {
         try Syscall.write(fd, bytes)
     }
 
+    /// Gives the socket to whoever wraps it next (a TLS session): this transport no longer closes it.
+    public func handOver() -> Int32 {
+        closed = true
+        return fd
+    }
+
     public func close() {
         guard !closed else { return }
         closed = true

@@ -7,6 +7,8 @@ final class ClientConnection: Connection {
     enum State {
         /// Waiting for the startup packet (after an optional SSLRequest or GSSENCRequest).
         case startup
+        /// Shaking hands after 'S' (or at once: `direct`, PostgreSQL 17's `sslnegotiation=direct`).
+        case tlsHandshake(direct: Bool)
         /// Boxed: the exchange is large and lives only during login, while the state lives as long as the
         /// client. Inline, it would make every idle client carry its size.
         case authenticating(AuthenticationExchange)
@@ -121,7 +123,7 @@ final class ClientConnection: Connection {
 
     var isLoggingIn: Bool {
         switch state {
-        case .startup, .authenticating, .awaitingWelcome: true
+        case .startup, .tlsHandshake, .authenticating, .awaitingWelcome: true
         case .ready, .closed: false
         }
     }
@@ -132,6 +134,10 @@ final class ClientConnection: Connection {
         if isClosed { return }
         defer { releaseIdleBuffers() }
         guard flushOutput() else { return gone("write to client failed") }
+        if case .ready = state {
+        } else if !prepareTransport() {
+            return
+        }
         if let server, server.stalledByPeer, output.readableBytes < Self.outputLowWater {
             // The client drained what the server had sent: let the server go on.
             server.stalledByPeer = false
@@ -163,7 +169,7 @@ final class ClientConnection: Connection {
             processStartup()
         case .authenticating:
             processAuthentication()
-        case .awaitingWelcome, .closed:
+        case .tlsHandshake, .awaitingWelcome, .closed:
             return
         case .ready:
             if isAdminConsole { proxy.processAdminInput(self) } else { processQueries() }
@@ -228,7 +234,12 @@ final class ClientConnection: Connection {
             guard input.isEmpty else {
                 return refuse(.fatal(.protocolViolation, "received unencrypted data after encryption request"))
             }
-            // TODO: answer 'S' and run TLS once the transport has it; until then every client gets 'N'.
+            guard !isTLS else {
+                return refuse(.fatal(.protocolViolation, "encryption requested on a connection already encrypted"))
+            }
+            if packet == .sslRequest, let context = proxy.tls.accepting, !peer.isUnix {
+                return acceptTLS(context, direct: false)
+            }
             takeSpareOutput()
             output.write(byte: 0x4E)
             flushOrGone()
@@ -237,6 +248,9 @@ final class ClientConnection: Connection {
             closeQuietly()
         case .startup(let major, let minor, let parameters):
             if let refusal { return refuse(refusal) }
+            if proxy.config.clientTLS.sslmode.requiresTLS, !isTLS, !peer.isUnix {
+                return refuse(.fatal(.invalidAuthorizationSpecification, "SSL required"))
+            }
             startupReceived(major: major, minor: minor, parameters: parameters)
         }
     }

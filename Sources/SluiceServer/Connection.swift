@@ -16,7 +16,8 @@ enum Passthrough {
 /// a read or write shows otherwise.
 class Connection: EventHandler {
     let id: Int
-    let transport: any Transport
+    /// A plain socket, replaced by a TLS session when either side agrees to encrypt (Connection+TLS.swift).
+    var transport: any Transport
     /// The loop that drives this connection. A server connection changes loops when it is lent to a
     /// client of another loop; that happens with the registry's lock held, and only while it is idle.
     unowned var proxy: Proxy

@@ -34,11 +34,12 @@ extension Proxy {
             if AdminCommand.sessionSettings.contains(key) { return done("SET") }
             do {
                 let fresh = try config.setting(key, to: value)
+                let tls = try TLSContexts(fresh)
                 let shown = ConfigKey.named(key)?.isSensitive == true ? "<redacted>" : value
-                apply(fresh)
+                apply(fresh, tls: tls)
                 return done("SET", notice: "\(key) = \(shown); a RELOAD reads the file again and undoes it")
             } catch {
-                return failed(.invalidParameterValue, error.message)
+                return failed(.invalidParameterValue, (error as? ConfigError)?.message ?? "\(error)")
             }
         case .reload:
             if let error = reloadConfiguration() {

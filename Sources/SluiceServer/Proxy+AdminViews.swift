@@ -22,6 +22,8 @@ struct ConnectionSnapshot {
     var closeNeeded: Bool
     var link: Int?
     var remotePID: Int32
+    /// `TLSv1.3/TLS_AES_256_GCM_SHA384` for an encrypted connection, empty for a plain one.
+    var tls: String
     var applicationName: String
     var preparedStatements: Int
     /// Bytes Sluice holds for the connection's prepared statements.
@@ -82,7 +84,7 @@ extension Proxy {
                     local: Socket.localAddress(client.fd), connectedAt: client.connectedAt,
                     requestAt: max(client.lastActivity, client.connectedAt),
                     waitingSince: client.isWaitingForServer ? client.waitingSince : nil, closeNeeded: false,
-                    link: client.server?.id, remotePID: 0,
+                    link: client.server?.id, remotePID: 0, tls: Self.tlsSummary(client.transport),
                     applicationName: client.parameters["application_name"] ?? "",
                     preparedStatements: client.statements.count,
                     statementBytes: client.statements.values.reduce(0) { $0 + $1.memoryFootprint },
@@ -105,13 +107,18 @@ extension Proxy {
                     local: Socket.localAddress(server.fd), connectedAt: server.createdAt,
                     requestAt: max(server.requestStartedAt, server.idleSince), waitingSince: nil,
                     closeNeeded: server.closeWhenReleased, link: server.client?.id,
-                    remotePID: server.backendKey?.processID ?? 0,
+                    remotePID: server.backendKey?.processID ?? 0, tls: Self.tlsSummary(server.transport),
                     applicationName: server.client?.parameters["application_name"] ?? "",
                     preparedStatements: server.statementCache.count, statementBytes: 0,
                     inputBytes: server.input.readableBytes, outputBytes: server.output.readableBytes,
                     bufferCapacity: server.input.capacity + server.output.capacity))
         }
         return rows
+    }
+
+    static func tlsSummary(_ transport: any Transport) -> String {
+        guard let session = transport as? TLSTransport else { return "" }
+        return "\(session.protocolVersion)/\(session.cipher)"
     }
 
     /// Builds view `name` (validated by the caller). Lock held.
@@ -260,7 +267,8 @@ extension Proxy {
                 AdminColumns.timestamp(unixSeconds: connection.requestAt + wallOffset), String(Int(waited)),
                 String(Int((waited * 1_000_000).rounded()) % 1_000_000), connection.closeNeeded ? "1" : "0",
                 AdminColumns.pointer(connection.id), connection.link.map(AdminColumns.pointer),
-                String(connection.remotePID), "", connection.applicationName, String(connection.preparedStatements),
+                String(connection.remotePID), connection.tls, connection.applicationName,
+                String(connection.preparedStatements),
                 String(connection.id),
             ]
             if withSockets {

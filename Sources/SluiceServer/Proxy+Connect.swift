@@ -41,11 +41,12 @@ extension Proxy {
         attempt.start(timeout: config.serverConnectTimeout)
     }
 
-    func serverSocketConnected(_ attempt: ServerConnectAttempt, fd: Int32) {
+    /// `host` is the name or address the socket reached, nil for a Unix socket.
+    func serverSocketConnected(_ attempt: ServerConnectAttempt, fd: Int32, host: String?) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         connector.attempts[attempt.id] = nil
-        openServer(attempt.pool, connect: { fd })
+        openServer(attempt.pool, connect: { (fd, host) })
     }
 
     func serverSocketFailed(_ attempt: ServerConnectAttempt, reason: String) {

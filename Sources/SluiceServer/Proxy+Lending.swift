@@ -171,12 +171,13 @@ extension Proxy {
     }
 
     /// Takes over a socket the connect path (Proxy+Connect.swift) opened for `pool`, or its failure.
-    func openServer(_ pool: Pool, connect: () throws -> Int32) {
+    func openServer(_ pool: Pool, connect: () throws -> (fd: Int32, host: String?)) {
         let now = Syscall.monotonicNow()
         let id = allocateID()
         let fd: Int32
+        let host: String?
         do {
-            fd = try connect()
+            (fd, host) = try connect()
         } catch {
             if pool.isHealthCheck { return healthCheckEnded(pool, error: "could not connect to server: \(error)") }
             if let (routes, index) = pool.monitor {
@@ -191,6 +192,7 @@ extension Proxy {
             return
         }
         let server = ServerConnection(id: id, transport: SocketTransport(fd: fd), pool: pool, proxy: self, now: now)
+        server.serverName = host
         do {
             try loop.register(fd, handler: server)
         } catch {

@@ -38,7 +38,8 @@ extension Proxy {
         logger.info("reloading configuration")
         guard let reload = shared.reload else { return nil }
         do {
-            apply(try reload())
+            let fresh = try reload()
+            apply(fresh, tls: try TLSContexts(fresh))
             return nil
         } catch {
             logger.error("reload failed; keeping the running configuration", [("error", "\(error)")])
@@ -103,8 +104,9 @@ extension Proxy {
         }
     }
 
-    /// Takes a reloaded configuration: sizes, timeouts, users and pool settings change in place.
-    func apply(_ fresh: SluiceConfig) {
+    /// Takes a reloaded configuration: sizes, timeouts, users and pool settings change in place; new
+    /// connections use the new TLS contexts.
+    func apply(_ fresh: SluiceConfig, tls: TLSContexts) {
         if fresh.listenAddresses != config.listenAddresses || fresh.listenPort != config.listenPort {
             logger.warning("listen_addr and listen_port change only on restart")
         }
@@ -169,8 +171,10 @@ extension Proxy {
         kept.unixSocketMode = config.unixSocketMode
         kept.unixSocketGroup = config.unixSocketGroup
         shared.config = kept
+        shared.tls = tls
         everyLoop { proxy in
             proxy.config = kept
+            proxy.tls = tls
             proxy.applySettings()
         }
         logger.info("configuration reloaded")

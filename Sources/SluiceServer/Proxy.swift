@@ -37,6 +37,8 @@ public final class Proxy {
     var trackedVersion = 0
     var ignoredStartupParameters: Set<String> = []
     var maxPacketSize = Int(Int32.max)
+    /// This loop's copy of `shared.tls`, read without the lock when a connection starts TLS.
+    var tls = TLSContexts()
     /// Messages Sluice must read whole (ReadyForQuery, ParameterStatus, errors of its own requests,
     /// authentication) may be at most this large, whatever `max_packet_size` says.
     let holdWholeLimit = 1 << 20
@@ -117,6 +119,7 @@ public final class Proxy {
         self.shared = shared
         self.index = index
         self.config = shared.config
+        self.tls = shared.tls
         self.logger = logger
         self.loop = try EventLoop()
         self.nextID = index + 1

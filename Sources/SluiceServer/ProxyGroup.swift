@@ -11,6 +11,7 @@ public final class ProxyGroup {
     /// `config.workers` loops, or as many as there are CPUs this process may use when it is 0.
     public init(config: SluiceConfig, logger: Logger) throws {
         shared = ProxyShared(config: config)
+        shared.tls = try TLSContexts(config)
         let count = config.workers > 0 ? config.workers : CPUBudget.available()
         var workers: [Proxy] = []
         for index in 0..<count {

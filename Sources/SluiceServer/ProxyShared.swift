@@ -8,6 +8,8 @@ import SluiceIO
 final class ProxyShared: @unchecked Sendable {
     let lock = RecursiveLock()
     var config: SluiceConfig
+    /// The TLS contexts of `config`; each loop keeps a copy in `Proxy.tls`.
+    var tls = TLSContexts()
     /// One per event loop; index 0 also owns the listeners and the signals.
     var workers: [Proxy] = []
     var pools: [PoolKey: Pool] = [:]

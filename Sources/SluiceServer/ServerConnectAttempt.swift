@@ -117,7 +117,9 @@ final class ServerConnectAttempt: EventHandler {
         fd = -1
         finish()
         pool.logger.debug("connected to server", [("addr", current?.description ?? "?")])
-        proxy.serverSocketConnected(self, fd: connected)
+        var host: String?
+        if case .tcp(let name, _)? = current { host = name }
+        proxy.serverSocketConnected(self, fd: connected, host: host)
     }
 
     private func fail(_ reason: String) {

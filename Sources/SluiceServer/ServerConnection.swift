@@ -74,6 +74,11 @@ final class ServerConnection: Connection {
     /// watched for the standby's refusal. A flag of this connection's own, so that other traffic pays one
     /// load of it per message.
     var watchesForRetry = false
+    /// The host name or address the socket reached, for TLS (SNI and `verify-full`); nil on a Unix socket,
+    /// where PostgreSQL has no TLS.
+    var serverName: String?
+    /// Where TLS negotiation stands before the startup message (ServerConnection+TLS.swift).
+    var tlsNegotiation = ServerTLSNegotiation.notStarted
     var checkingForClient: ClientConnection?
     var checkStartedAt: Double = 0
     /// Whether a client ever had this server: only those can have gone stale while idle.
@@ -128,16 +133,7 @@ final class ServerConnection: Connection {
     override func drive() {
         if isClosed { return }
         if case .connecting = state {
-            guard writable else { return }
-            if let error = Socket.pendingError(fd) {
-                // The pool's address is shared with other loops and changes on reload.
-                let target = proxy.shared.lock.withLock { "\(pool.host):\(pool.port)" }
-                fail(
-                    .fatal(
-                        .sqlclientUnableToEstablishConnection,
-                        "could not connect to server \(target): \(SystemError("connect", errno: error))"))
-                return
-            }
+            guard readyForStartup() else { return }
             // The pool's credential and target are shared with other loops and change on reload.
             let (credential, database) = proxy.shared.lock.withLock { (pool.credential, pool.serverDatabase) }
             let login = ServerLogin(user: pool.serverUser, credential: credential)
@@ -169,6 +165,23 @@ final class ServerConnection: Connection {
                 return lost("server closed the connection")
             }
         }
+    }
+
+    /// Whether the socket is connected and TLS, if Sluice asks for it, is set up: the startup message may go.
+    private func readyForStartup() -> Bool {
+        if tlsNegotiation != .notStarted { return negotiateTLS() }
+        guard writable else { return false }
+        if let error = Socket.pendingError(fd) {
+            // The pool's address is shared with other loops and changes on reload.
+            let target = proxy.shared.lock.withLock { "\(pool.host):\(pool.port)" }
+            fail(
+                .fatal(
+                    .sqlclientUnableToEstablishConnection,
+                    "could not connect to server \(target): \(SystemError("connect", errno: error))"))
+            return false
+        }
+        if let context = proxy.tls.connecting, serverName != nil { return startTLS(context) }
+        return true
     }
 
     /// Handles buffered input according to the state.
@@ -224,7 +237,7 @@ final class ServerConnection: Connection {
     }
 
     /// Login did not succeed: the pool learns why, so waiting clients hear it too.
-    private func fail(_ error: ErrorFields) {
+    func fail(_ error: ErrorFields) {
         logger.warning("server login failed", [("error", error.message), ("sqlstate", error.sqlState)])
         closeSocket()
         state = .closed

@@ -46,7 +46,7 @@ public struct ConfigKey: Sendable, Equatable {
     /// How the value is written.
     public var valueType: ValueType
     /// Values other than the default that a restrictive key may take without making Sluice
-    /// weaker (for instance `server_tls_sslmode = allow`, which permits plain TCP).
+    /// weaker.
     public var harmlessValues: [String]
     /// Whether the value may hold a secret and must not be echoed in messages.
     public var isSensitive: Bool
@@ -101,15 +101,15 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("cancel_wait_timeout", "10", .implemented, .seconds),
         ConfigKey("client_idle_timeout", "0", .implemented, .seconds),
         ConfigKey("client_login_timeout", "60", .implemented, .seconds),
-        ConfigKey("client_tls13_ciphers", "", .restrictive, .text),
-        ConfigKey("client_tls_ca_file", "", .restrictive, .text),
-        ConfigKey("client_tls_cert_file", "", .restrictive, .text),
-        ConfigKey("client_tls_ciphers", "default", .restrictive, .text),
-        ConfigKey("client_tls_dheparams", "auto", .restrictive, .text),
-        ConfigKey("client_tls_ecdhcurve", "auto", .restrictive, .text),
-        ConfigKey("client_tls_key_file", "", .restrictive, .text),
-        ConfigKey("client_tls_protocols", "secure", .restrictive, .text),
-        ConfigKey("client_tls_sslmode", "disable", .restrictive, .choice(sslModes)),
+        ConfigKey("client_tls13_ciphers", "", .implemented, .text),
+        ConfigKey("client_tls_ca_file", "", .implemented, .text),
+        ConfigKey("client_tls_cert_file", "", .implemented, .text),
+        ConfigKey("client_tls_ciphers", "default", .implemented, .text),
+        ConfigKey("client_tls_dheparams", "auto", .implemented, .text),
+        ConfigKey("client_tls_ecdhcurve", "auto", .implemented, .text),
+        ConfigKey("client_tls_key_file", "", .implemented, .text),
+        ConfigKey("client_tls_protocols", "secure", .implemented, .text),
+        ConfigKey("client_tls_sslmode", "disable", .implemented, .choice(sslModes)),
         ConfigKey("conffile", "", .cosmetic, .text),
         ConfigKey("default_pool_size", "20", .implemented, .integer),
         ConfigKey("disable_pqexec", "0", .restrictive, .boolean, reloadable: false),
@@ -179,15 +179,13 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("server_reset_query", "DISCARD ALL", .implemented, .text),
         ConfigKey("server_reset_query_always", "0", .implemented, .boolean),
         ConfigKey("server_round_robin", "0", .implemented, .boolean),
-        ConfigKey("server_tls13_ciphers", "", .restrictive, .text),
-        ConfigKey("server_tls_ca_file", "", .restrictive, .text),
-        ConfigKey("server_tls_cert_file", "", .restrictive, .text),
-        ConfigKey("server_tls_ciphers", "default", .restrictive, .text),
-        ConfigKey("server_tls_key_file", "", .restrictive, .text),
-        ConfigKey("server_tls_protocols", "secure", .restrictive, .text),
-        // disable, allow and prefer all permit a plain TCP connection, which is what Sluice makes.
-        ConfigKey(
-            "server_tls_sslmode", "prefer", .restrictive, .choice(sslModes), harmlessValues: ["disable", "allow"]),
+        ConfigKey("server_tls13_ciphers", "", .implemented, .text),
+        ConfigKey("server_tls_ca_file", "", .implemented, .text),
+        ConfigKey("server_tls_cert_file", "", .implemented, .text),
+        ConfigKey("server_tls_ciphers", "default", .implemented, .text),
+        ConfigKey("server_tls_key_file", "", .implemented, .text),
+        ConfigKey("server_tls_protocols", "secure", .implemented, .text),
+        ConfigKey("server_tls_sslmode", "prefer", .implemented, .choice(sslModes)),
         ConfigKey("service_name", "", .cosmetic, .text, reloadable: false),
         ConfigKey("so_reuseport", "0", .cosmetic, .boolean, reloadable: false),
         ConfigKey("stats_auth_token", "", .implemented, .text, isSensitive: true, isSluiceOnly: true),

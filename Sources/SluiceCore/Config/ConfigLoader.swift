@@ -75,6 +75,7 @@ struct ConfigLoader {
             try apply(setting)
             config.settingValues[name] = setting.value
         }
+        try checkTLS(readFile: readFile)
         if let authFile = config.authFile {
             let origin = settings["auth_file"]
             let text: String
@@ -89,6 +90,37 @@ struct ConfigLoader {
         }
         config.warnings = warnings
         return config
+    }
+
+    /// Checks the TLS keys together, once all are read, naming the line that asks for what is missing.
+    private func checkTLS(readFile: (String) throws -> String) throws(ConfigError) {
+        for (side, tls) in [("client", config.clientTLS), ("server", config.serverTLS)] {
+            func fail(_ key: String, _ message: String) -> ConfigError {
+                let origin = settings[key] ?? settings["\(side)_tls_sslmode"]
+                return ConfigError(
+                    file: origin?.file ?? config.sourceFile ?? ConfigError.environmentFile, line: origin?.line,
+                    message: message)
+            }
+            let mode = "\(side)_tls_sslmode = \(tls.sslmode.rawValue)"
+            if side == "client" && tls.isEnabled && (tls.certificateFile.isEmpty || tls.keyFile.isEmpty) {
+                throw fail("client_tls_sslmode", "\(mode) needs client_tls_cert_file and client_tls_key_file")
+            }
+            if side == "client" && tls.sslmode.verifiesCertificate && tls.caFile.isEmpty {
+                throw fail("client_tls_sslmode", "\(mode) needs client_tls_ca_file to verify client certificates")
+            }
+            if tls.certificateFile.isEmpty != tls.keyFile.isEmpty {
+                throw fail("\(side)_tls_cert_file", "\(side)_tls_cert_file and \(side)_tls_key_file go together")
+            }
+            guard tls.isEnabled else { continue }
+            for (key, path) in [("cert_file", tls.certificateFile), ("key_file", tls.keyFile), ("ca_file", tls.caFile)]
+            where !path.isEmpty {
+                do {
+                    _ = try readFile(path)
+                } catch {
+                    throw fail("\(side)_tls_\(key)", "cannot read \(side)_tls_\(key) \(path): \(error)")
+                }
+            }
+        }
     }
 
     private static func section(named name: String, file: String, line: Int) throws(ConfigError) -> Section {
@@ -142,16 +174,8 @@ struct ConfigLoader {
                     message: "\(Self.quote(key, setting.value)) is not supported yet; "
                         + "Sluice refuses to run weaker than the file asks")
             }
-            if key.name == "server_tls_sslmode" {
-                warn(
-                    setting,
-                    "server_tls_sslmode = \(setting.value): Sluice connects to servers without TLS, "
-                        + "which this mode permits")
-            } else {
-                warn(
-                    setting,
-                    "\(key.name) is set to PgBouncer's default; Sluice does not implement it yet and ignores it")
-            }
+            warn(
+                setting, "\(key.name) is set to PgBouncer's default; Sluice does not implement it yet and ignores it")
         }
     }
 
@@ -178,6 +202,17 @@ struct ConfigLoader {
             guard let flag = ConfigValue.boolean(value) else { throw fail("is not a boolean (0 or 1)") }
             return flag
         }
+        func sslmode() throws(ConfigError) -> SSLMode {
+            guard let mode = SSLMode(rawValue: value.lowercased()) else { throw fail("is not a known sslmode") }
+            return mode
+        }
+        func protocols() throws(ConfigError) -> ClosedRange<TLSVersion> {
+            guard let range = TLSVersion.range(parsing: value) else {
+                throw fail("is not a TLS protocol list (tlsv1.0 … tlsv1.3, secure, all, legacy)")
+            }
+            return range
+        }
+        func path() -> String { value.isEmpty ? "" : IniReader.resolve(value, relativeTo: setting.file) }
 
         switch setting.key.name {
         case "admin_users": config.adminUsers = ConfigValue.list(value)
@@ -195,6 +230,26 @@ struct ConfigLoader {
         case "idle_transaction_timeout": config.clientTimeouts.idleTransactionTimeout = try seconds()
         case "query_timeout": config.clientTimeouts.queryTimeout = try seconds()
         case "transaction_timeout": config.clientTimeouts.transactionTimeout = try seconds()
+        case "client_tls_sslmode": config.clientTLS.sslmode = try sslmode()
+        case "client_tls_cert_file": config.clientTLS.certificateFile = path()
+        case "client_tls_key_file": config.clientTLS.keyFile = path()
+        case "client_tls_ca_file": config.clientTLS.caFile = path()
+        case "client_tls_protocols": config.clientTLS.protocols = try protocols()
+        case "client_tls_ciphers": config.clientTLS.ciphers = TLSSideConfig.cipherList(value)
+        case "client_tls13_ciphers": config.clientTLS.tls13Ciphers = value
+        case "client_tls_ecdhcurve": config.clientTLS.groups = value.lowercased() == "auto" ? "" : value
+        case "client_tls_dheparams":
+            // OpenSSL picks DH parameters matching the certificate's strength; PgBouncer's `none` turns DHE
+            // off, which OpenSSL 3 already does unless told otherwise.
+            guard ["auto", "none"].contains(value.lowercased()) else { throw fail("must be auto or none") }
+            config.clientTLSAutoDH = value.lowercased() == "auto"
+        case "server_tls_sslmode": config.serverTLS.sslmode = try sslmode()
+        case "server_tls_cert_file": config.serverTLS.certificateFile = path()
+        case "server_tls_key_file": config.serverTLS.keyFile = path()
+        case "server_tls_ca_file": config.serverTLS.caFile = path()
+        case "server_tls_protocols": config.serverTLS.protocols = try protocols()
+        case "server_tls_ciphers": config.serverTLS.ciphers = TLSSideConfig.cipherList(value)
+        case "server_tls13_ciphers": config.serverTLS.tls13Ciphers = value
         case "default_pool_size": config.defaultPoolSize = try integer(0...Int(Int32.max))
         case "dns_max_ttl": config.dnsMaxTTL = try seconds()
         case "dns_nxdomain_ttl": config.dnsNXDomainTTL = try seconds()

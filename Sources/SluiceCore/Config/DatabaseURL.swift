@@ -15,9 +15,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     public var dbname: String
     /// `application_name` from the query string, if any.
     public var applicationName: String?
+    /// `sslmode` from the query string, if any: it becomes `server_tls_sslmode`.
+    public var sslmode: SSLMode?
 
-    /// The query parameters Sluice understands. `sslmode=disable` is the only SSL mode accepted:
-    /// Sluice does not speak TLS to servers yet, and any other mode asks for encryption it cannot give.
+    /// The query parameters Sluice understands.
     public static let supportedParameters = ["sslmode", "application_name"]
 
     /// Shows the target without the password.
@@ -105,11 +106,12 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
                 let value = parts.count > 1 ? try decode(parts[1], what: "parameter \(name)", fail: fail) : ""
                 switch name {
                 case "sslmode":
-                    guard value == "disable" else {
+                    guard let mode = SSLMode(rawValue: value) else {
                         throw fail(
-                            "sslmode=\(value) is not supported: Sluice does not use TLS to servers yet; "
-                                + "set sslmode=disable to connect without it")
+                            "sslmode=\(value) is not an sslmode (disable, allow, prefer, require, verify-ca, "
+                                + "verify-full)")
                     }
+                    url.sslmode = mode
                 case "application_name":
                     url.applicationName = value
                 default:

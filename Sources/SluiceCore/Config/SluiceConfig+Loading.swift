@@ -69,6 +69,10 @@ extension SluiceConfig {
         if let text = Self.nonEmpty(environment["DATABASE_URL"]) {
             let url = try DatabaseURL.parse(text)
             databases[url.dbname] = url.databaseConfig
+            if let mode = url.sslmode {
+                serverTLS.sslmode = mode
+                settingValues["server_tls_sslmode"] = mode.rawValue
+            }
             if let password = url.password, !password.isEmpty {
                 userList[url.user] = .plain(password)
             }

@@ -25,6 +25,12 @@ public struct SluiceConfig: Sendable, Equatable {
     public var tcpKeepCount: Int = 0
     /// `tcp_user_timeout`: milliseconds sent data may stay unacknowledged; 0 keeps the kernel's value.
     public var tcpUserTimeout: Int = 0
+    /// `client_tls_*`: TLS towards clients. Off unless `client_tls_sslmode` says otherwise.
+    public var clientTLS = TLSSideConfig(sslmode: .disable)
+    /// `client_tls_dheparams`: whether OpenSSL may offer finite-field DHE (TLS 1.2 and below).
+    public var clientTLSAutoDH = true
+    /// `server_tls_*`: TLS towards servers; `prefer` asks each server for it and takes a plain answer.
+    public var serverTLS = TLSSideConfig(sslmode: .prefer)
     /// `dns_max_ttl`: seconds a resolved host name is reused.
     public var dnsMaxTTL: Double = 15
     /// `dns_nxdomain_ttl`: seconds a failed lookup is remembered.

@@ -88,6 +88,12 @@ final class PQConn {
         handle = nil
     }
 
+    /// The TLS protocol of the connection (`TLSv1.3`), nil when it is not encrypted.
+    var tlsProtocol: String? {
+        guard let handle, PQsslInUse(handle) == 1, let text = PQsslAttribute(handle, "protocol") else { return nil }
+        return String(cString: text)
+    }
+
     /// Whether the connection is still usable as far as libpq knows.
     var isOK: Bool {
         guard let handle else { return false }
