@@ -248,6 +248,17 @@ public enum Socket {
         return credentials.uid
     }
 
+    /// The login name of user id `uid`, from the password database; nil when it has none.
+    public static func userName(of uid: uid_t) -> String? {
+        var entry = passwd()
+        var found: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, found != nil, let name = entry.pw_name else {
+            return nil
+        }
+        return String(cString: name)
+    }
+
     static func describe(_ storage: inout sockaddr_storage) -> PeerAddress {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))

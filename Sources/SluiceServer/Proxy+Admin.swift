@@ -55,6 +55,7 @@ extension Proxy {
             return client.beginAuthentication(
                 ClientAuthentication(user: client.user, method: .trust, secret: nil, mockSecret: mockSecret))
         }
+        if let refusal = throttled(client) { return client.refuse(refusal) }
         switch authentication(for: client) {
         case .success(let authentication):
             issueCancelKey(to: client)

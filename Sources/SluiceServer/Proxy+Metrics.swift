@@ -112,6 +112,10 @@ extension Proxy {
         }
         out.family("sluice_client_login_failures_total", type: .counter, help: "Client authentications that failed.")
         out.sample(value: shared.loginFailures)
+        out.family(
+            "sluice_client_logins_throttled_total", type: .counter,
+            help: "Client logins refused because their address and user failed too often (login_failure_limit).")
+        out.sample(value: shared.throttledLogins)
 
         out.family("sluice_client_connections", type: .gauge, help: "Client connections by state.")
         for pool in pools {

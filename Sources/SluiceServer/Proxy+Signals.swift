@@ -172,6 +172,8 @@ extension Proxy {
         kept.unixSocketGroup = config.unixSocketGroup
         shared.config = kept
         shared.tls = tls
+        shared.loginThrottle.limit = kept.loginFailureLimit
+        shared.loginThrottle.window = kept.loginFailureWindow
         everyLoop { proxy in
             proxy.config = kept
             proxy.tls = tls

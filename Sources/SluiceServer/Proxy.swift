@@ -304,6 +304,7 @@ public final class Proxy {
             )
         }
         if let refusal = admitClient(client, database: database) { return client.refuse(refusal) }
+        if let refusal = throttled(client) { return client.refuse(refusal) }
         let login: ClientAuthentication
         switch authentication(for: client) {
         case .success(let made): login = made
@@ -318,13 +319,25 @@ public final class Proxy {
         client.beginAuthentication(login)
     }
 
-    /// How the client proves who it is, by `auth_type` and the user's secret in the auth_file.
+    /// How the client proves who it is, by `auth_type` (or the `auth_hba_file` rule it matches) and the
+    /// user's secret in the auth_file.
     func authentication(for client: ClientConnection) -> Result<ClientAuthentication, ErrorFields> {
         var secret = config.userList.users[client.user]
         let method: ClientAuthMethod
-        switch config.authType {
+        var authType = config.authType
+        if authType == .hba {
+            switch hbaDecision(for: client) {
+            case .success(let decided?): authType = decided
+            case .success(nil):
+                // The operating system vouched for the user (peer): no password, and no auth_file entry needed.
+                return .success(
+                    ClientAuthentication(user: client.user, method: .trust, secret: secret, mockSecret: mockSecret))
+            case .failure(let refusal): return .failure(refusal)
+            }
+        }
+        switch authType {
         case .trust, .any:
-            if config.authType == .trust, !config.userList.users.isEmpty, secret == nil {
+            if authType == .trust, !config.userList.users.isEmpty, secret == nil {
                 return .failure(.fatal(.invalidAuthorizationSpecification, "no such user: \(client.user)"))
             }
             method = .trust
@@ -337,8 +350,17 @@ public final class Proxy {
             if case .md5 = secret {
                 client.logger.warning("user has an md5 secret, which cannot check a SCRAM login")
             }
-        default:
-            return .failure(.fatal(.featureNotSupported, "auth_type \(config.authType) is not supported"))
+        case .cert:
+            // The handshake verified the certificate against client_tls_ca_file; its name must be the user's.
+            guard let name = (client.transport as? TLSTransport)?.verifiedPeerCommonName, name == client.user else {
+                return .failure(
+                    .fatal(
+                        .invalidAuthorizationSpecification,
+                        "certificate authentication failed for user \"\(client.user)\""))
+            }
+            method = .trust
+        case .hba, .pam, .ldap:
+            return .failure(.fatal(.featureNotSupported, "auth_type \(authType) is not supported"))
         }
         if method == .scram, case .plain(let password)? = secret {
             secret = .scram(verifier(user: client.user, password: password))
@@ -374,13 +396,41 @@ public final class Proxy {
     }
 
     func logAuthenticationFailure(_ client: ClientConnection, _ error: ErrorFields) {
-        shared.lock.withLock { shared.loginFailures &+= 1 }
+        shared.lock.withLock {
+            shared.loginFailures &+= 1
+            if let key = throttleKey(client) { shared.loginThrottle.failed(key, now: coarseNow) }
+        }
         client.logger.warning("authentication failed", [("sqlstate", error.sqlState)])
+    }
+
+    /// The throttle's key for a client, nil when it is exempt (loopback and Unix-socket clients by default).
+    func throttleKey(_ client: ClientConnection) -> LoginThrottle.Key? {
+        if config.loginFailureExemptLoopback && (client.peer.isUnix || Self.isLoopback(client.peer.host)) { return nil }
+        return LoginThrottle.Key(address: client.peer.host, user: client.user)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "::1" || host.hasPrefix("127.") || host.hasPrefix("::ffff:127.")
+    }
+
+    /// A refusal when the client's (address, user) failed too often lately. Lock held.
+    func throttled(_ client: ClientConnection) -> ErrorFields? {
+        guard let key = throttleKey(client), let wait = shared.loginThrottle.retryAfter(key, now: coarseNow) else {
+            return nil
+        }
+        shared.throttledLogins &+= 1
+        client.logger.warning(
+            "login throttled after repeated failures", [("retry_after_s", String(Int(wait.rounded(.up))))])
+        return .fatal(
+            .invalidAuthorizationSpecification,
+            "too many failed logins for user \"\(client.user)\" from this address; try again in \(Int(wait.rounded(.up))) s"
+        )
     }
 
     func clientAuthenticated(_ client: ClientConnection, keys: SCRAMKeys?) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
+        if let key = throttleKey(client) { shared.loginThrottle.succeeded(key) }
         if client.isAdminConsole { return adminLoggedIn(client) }
         guard let pool = client.pool else { return client.refuse(.fatal(.internalError, "no pool")) }
         pool.stats.logins &+= 1

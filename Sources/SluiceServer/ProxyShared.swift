@@ -28,6 +28,10 @@ final class ProxyShared: @unchecked Sendable {
     var lastStatsPeriodLength: Double = 0
     /// Client authentications that failed, for `/metrics`.
     var loginFailures: UInt64 = 0
+    /// Failed logins per (address, user), for `login_failure_limit`.
+    var loginThrottle = LoginThrottle(limit: 0, window: 60)
+    /// Logins refused by the throttle, for `/metrics`.
+    var throttledLogins: UInt64 = 0
     /// What the health checks found, by database name (Proxy+Health.swift).
     var health: [String: DatabaseHealth] = [:]
     /// The routing state of each database that routes reads to replicas (Proxy+Routing.swift).
@@ -55,6 +59,8 @@ final class ProxyShared: @unchecked Sendable {
 
     init(config: SluiceConfig) {
         self.config = config
+        loginThrottle.limit = config.loginFailureLimit
+        loginThrottle.window = config.loginFailureWindow
     }
 
     /// The loop that owns the client with this id: ids are handed out in strides, one residue per loop.

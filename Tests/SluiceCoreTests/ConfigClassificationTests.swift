@@ -13,7 +13,8 @@ struct ConfigClassificationTests {
         #expect(ConfigKey.all.filter { !$0.isSluiceOnly }.count == 101)
         #expect(
             ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == [
-                "health_check_period", "max_client_prepared_statements", "primary_reads", "primary_wait_timeout",
+                "health_check_period", "login_failure_exempt_loopback", "login_failure_limit", "login_failure_window",
+                "max_client_prepared_statements", "primary_reads", "primary_wait_timeout",
                 "read_your_writes", "replica_ban_time", "replica_load_balance", "replica_max_lag_bytes",
                 "replica_max_lag_seconds", "routing_check_period", "routing_safe_functions", "routing_unsafe_functions",
                 "stats_auth_token", "stats_listen_addr", "stats_listen_port", "workers",
@@ -63,7 +64,7 @@ struct ConfigClassificationTests {
     @Test(
         "restrictive keys at a non-default value are refused with file and line",
         arguments: [
-            "auth_hba_file = /etc/hba.conf", "auth_user = pgbouncer",
+            "auth_user = pgbouncer",
             "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
             "disable_pqexec = 1", "user = postgres", "peer_id = 1",
         ])
@@ -104,7 +105,7 @@ struct ConfigClassificationTests {
 
     @Test(
         "auth types Sluice does not implement are refused",
-        arguments: ["hba", "cert", "pam", "ldap"])
+        arguments: ["pam", "ldap"])
     func authTypes(type: String) {
         let error = configError { _ = try parseConfig("[sluice]\nauth_type = \(type)\n") }
         #expect(error?.line == 2)

@@ -42,7 +42,8 @@ public struct SCRAMClient: Sendable {
 
     /// The client-first message, `n,,n=<user>,r=<nonce>`, to send in SASLInitialResponse.
     ///
-    /// `n,,` says the client does not support channel binding, which is true until Sluice has TLS.
+    /// `n,,`: Sluice does not bind its SCRAM exchange to its TLS session with the server (PostgreSQL
+    /// accepts that; `server_tls_sslmode = verify-full` is what authenticates the server).
     public var clientFirstMessage: [UInt8] {
         Array("n,,".utf8) + clientFirstBare
     }

@@ -5,7 +5,7 @@
 public enum SCRAMError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message does not follow RFC 5802's grammar; the payload names the part at fault.
     case malformedMessage(String)
-    /// The client asked for channel binding (`p=`), which needs TLS that Sluice does not offer yet.
+    /// The client asked for channel binding (`p=`): its TLS ends at Sluice, so no binding can hold.
     case channelBindingNotSupported
     /// The client sent an authorization identity (`a=`), which PostgreSQL does not support either.
     case authorizationIdentityNotSupported
@@ -32,7 +32,7 @@ public enum SCRAMError: Error, Sendable, Equatable, CustomStringConvertible {
         case .malformedMessage(let detail):
             return "malformed SCRAM message (\(detail))"
         case .channelBindingNotSupported:
-            return "SCRAM channel binding is not supported (no TLS)"
+            return "SCRAM channel binding is not supported: TLS ends at Sluice"
         case .authorizationIdentityNotSupported:
             return "SCRAM authorization identity is not supported"
         case .mandatoryExtensionNotSupported:

@@ -10,8 +10,9 @@
 /// PostgreSQL by pass-through when the server holds the same verifier.
 ///
 /// As in PostgreSQL, the username inside the client-first message is ignored: the startup packet
-/// already named the user. Channel binding (`p=`) is refused because Sluice has no TLS yet, so
-/// only `SCRAM-SHA-256` (never `-PLUS`) may be advertised, which makes the `y` flag harmless.
+/// already named the user. Channel binding (`p=`) is refused because the client's TLS ends at Sluice
+/// and no binding could hold across it, so only `SCRAM-SHA-256` (never `-PLUS`) is advertised, which
+/// makes the `y` flag harmless.
 public struct SCRAMServer: Sendable {
     /// The SASL mechanism name to advertise in AuthenticationSASL.
     public static let mechanism = "SCRAM-SHA-256"

@@ -20,9 +20,9 @@ public enum AuthType: String, Sendable, CaseIterable {
     case plain
     /// No password and any user name; databases must force a user.
     case any
-    /// Per-connection rules from auth_hba_file. Not implemented: refused.
+    /// Per-connection rules from auth_hba_file (``HBAFile``).
     case hba
-    /// TLS client certificates. Not implemented (no TLS): refused.
+    /// A TLS client certificate verified against client_tls_ca_file, whose common name is the user.
     case cert
     /// PAM. Not implemented: refused.
     case pam
@@ -33,8 +33,8 @@ public enum AuthType: String, Sendable, CaseIterable {
     /// falling back to a weaker method than the operator chose would be a security hole.
     public var isImplemented: Bool {
         switch self {
-        case .trust, .md5, .scramSHA256, .plain, .any: return true
-        case .hba, .cert, .pam, .ldap: return false
+        case .trust, .md5, .scramSHA256, .plain, .any, .hba, .cert: return true
+        case .pam, .ldap: return false
         }
     }
 }

@@ -85,7 +85,7 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("application_name_add_host", "0", .implemented, .boolean),
         ConfigKey("auth_dbname", "", .restrictive, .text),
         ConfigKey("auth_file", "", .implemented, .text),
-        ConfigKey("auth_hba_file", "", .restrictive, .text),
+        ConfigKey("auth_hba_file", "", .implemented, .text),
         ConfigKey("auth_ident_file", "", .restrictive, .text),
         ConfigKey("auth_ldap_options", "", .restrictive, .text, isSensitive: true),
         ConfigKey(
@@ -128,6 +128,9 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("log_pooler_errors", "1", .implemented, .boolean),
         ConfigKey("log_stats", "1", .implemented, .boolean),
         ConfigKey("logfile", "", .implemented, .text),
+        ConfigKey("login_failure_exempt_loopback", "1", .implemented, .boolean, isSluiceOnly: true),
+        ConfigKey("login_failure_limit", "10", .implemented, .integer, isSluiceOnly: true),
+        ConfigKey("login_failure_window", "60", .implemented, .seconds, isSluiceOnly: true),
         ConfigKey("login_notify_message", "", .cosmetic, .text),
         ConfigKey("max_client_conn", "100", .implemented, .integer, sidecarDefault: "10000"),
         ConfigKey("max_client_prepared_statements", "1000", .implemented, .integer, isSluiceOnly: true),

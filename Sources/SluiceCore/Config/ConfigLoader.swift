@@ -76,6 +76,7 @@ struct ConfigLoader {
             config.settingValues[name] = setting.value
         }
         try checkTLS(readFile: readFile)
+        try loadHBA(readFile: readFile)
         if let authFile = config.authFile {
             let origin = settings["auth_file"]
             let text: String
@@ -90,6 +91,34 @@ struct ConfigLoader {
         }
         config.warnings = warnings
         return config
+    }
+
+    /// Reads `auth_hba_file`, which `auth_type = hba` needs; `cert` needs client certificates.
+    private mutating func loadHBA(readFile: (String) throws -> String) throws(ConfigError) {
+        let origin = settings["auth_hba_file"] ?? settings["auth_type"]
+        let file = origin?.file ?? config.sourceFile ?? ConfigError.environmentFile
+        config.hba = nil
+        if let path = config.authHBAFile {
+            let text: String
+            do {
+                text = try readFile(path)
+            } catch {
+                throw ConfigError(
+                    file: file, line: origin?.line, message: "cannot read auth_hba_file \(path): \(error)")
+            }
+            config.hba = try HBAFile.parse(text, file: path, readFile: readFile)
+        }
+        let typeLine = settings["auth_type"]
+        if config.authType == .hba && config.hba == nil {
+            throw ConfigError(file: file, line: typeLine?.line, message: "auth_type = hba needs auth_hba_file")
+        }
+        let usesCertificates =
+            config.authType == .cert || config.hba?.rules.contains { $0.method == .cert } == true
+        if usesCertificates && config.clientTLS.caFile.isEmpty {
+            throw ConfigError(
+                file: file, line: typeLine?.line,
+                message: "certificate authentication needs client_tls_ca_file (and client TLS) to verify certificates")
+        }
     }
 
     /// Checks the TLS keys together, once all are read, naming the line that asks for what is missing.
@@ -218,6 +247,8 @@ struct ConfigLoader {
         case "admin_users": config.adminUsers = ConfigValue.list(value)
         case "application_name_add_host": config.applicationNameAddHost = try boolean()
         case "auth_file": config.authFile = value.isEmpty ? nil : IniReader.resolve(value, relativeTo: setting.file)
+        case "auth_hba_file":
+            config.authHBAFile = value.isEmpty ? nil : IniReader.resolve(value, relativeTo: setting.file)
         case "auth_type":
             guard let type = AuthType(rawValue: value.lowercased()) else { throw fail("is not a known auth_type") }
             guard type.isImplemented else {
@@ -260,6 +291,9 @@ struct ConfigLoader {
         case "log_disconnections": config.logDisconnections = try boolean()
         case "log_pooler_errors": config.logPoolerErrors = try boolean()
         case "log_stats": config.logStats = try boolean()
+        case "login_failure_exempt_loopback": config.loginFailureExemptLoopback = try boolean()
+        case "login_failure_limit": config.loginFailureLimit = try integer(0...Int(Int32.max))
+        case "login_failure_window": config.loginFailureWindow = try seconds()
         case "stats_period": config.statsPeriod = try integer(1...Int(Int32.max))
         case "logfile": config.logfile = value.isEmpty ? nil : value
         case "max_client_conn": config.maxClientConn = try integer(1...Int(Int32.max))

@@ -37,6 +37,17 @@ public struct SluiceConfig: Sendable, Equatable {
     public var dnsNXDomainTTL: Double = 15
     /// `auth_type`: how clients authenticate. Only implemented methods load.
     public var authType: AuthType
+    /// `login_failure_limit`: failed logins per (client address, user) within `login_failure_window`
+    /// before that pair is refused for a window; 0 turns the throttle off.
+    public var loginFailureLimit = 10
+    public var loginFailureWindow: Double = 60
+    /// `login_failure_exempt_loopback`: clients on loopback addresses and Unix sockets are never throttled
+    /// (a sidecar's clients all come from 127.0.0.1, so one misconfigured worker would lock out the rest).
+    public var loginFailureExemptLoopback = true
+    /// `auth_hba_file`: path of the rules for `auth_type = hba`, resolved like `auth_file`.
+    public var authHBAFile: String?
+    /// The rules read from `auth_hba_file`.
+    public var hba: HBAFile?
     /// `auth_file`: path of the user list, resolved against the config file's directory.
     public var authFile: String?
     /// The users from auth_file, plus the `DATABASE_URL` user.
