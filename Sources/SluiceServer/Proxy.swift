@@ -419,12 +419,11 @@ public final class Proxy {
             return nil
         }
         shared.throttledLogins &+= 1
-        client.logger.warning(
-            "login throttled after repeated failures", [("retry_after_s", String(Int(wait.rounded(.up))))])
+        let seconds = Int(wait.rounded(.up))
+        client.logger.warning("login throttled after repeated failures", [("retry_after_s", String(seconds))])
         return .fatal(
             .invalidAuthorizationSpecification,
-            "too many failed logins for user \"\(client.user)\" from this address; try again in \(Int(wait.rounded(.up))) s"
-        )
+            "too many failed logins for user \"\(client.user)\" from this address; try again in \(seconds) s")
     }
 
     func clientAuthenticated(_ client: ClientConnection, keys: SCRAMKeys?) {
