@@ -12,6 +12,8 @@ final class ClientConnection: Connection {
         /// Boxed: the exchange is large and lives only during login, while the state lives as long as the
         /// client. Inline, it would make every idle client carry its size.
         case authenticating(AuthenticationExchange)
+        /// Its user is being looked up with `auth_query`; input waits until the answer comes.
+        case awaitingLookup
         /// Authenticated; waiting for a server login to learn the parameters to greet the client with.
         case awaitingWelcome
         case ready
@@ -121,9 +123,14 @@ final class ClientConnection: Connection {
     /// gathering a client's keys costs more than the rest of its bookkeeping there.
     func logs(_ level: LogLevel) -> Bool { super.logger.enabled(level) }
 
+    var isReady: Bool {
+        if case .ready = state { return true }
+        return false
+    }
+
     var isLoggingIn: Bool {
         switch state {
-        case .startup, .tlsHandshake, .authenticating, .awaitingWelcome: true
+        case .startup, .tlsHandshake, .awaitingLookup, .authenticating, .awaitingWelcome: true
         case .ready, .closed: false
         }
     }
@@ -134,10 +141,8 @@ final class ClientConnection: Connection {
         if isClosed { return }
         defer { releaseIdleBuffers() }
         guard flushOutput() else { return gone("write to client failed") }
-        if case .ready = state {
-        } else if !prepareTransport() {
-            return
-        }
+        // One tag compare on the data path; TLS and its handshake concern logins only.
+        guard isReady || prepareTransport() else { return }
         if let server, server.stalledByPeer, output.readableBytes < Self.outputLowWater {
             // The client drained what the server had sent: let the server go on.
             server.stalledByPeer = false
@@ -169,7 +174,7 @@ final class ClientConnection: Connection {
             processStartup()
         case .authenticating:
             processAuthentication()
-        case .tlsHandshake, .awaitingWelcome, .closed:
+        case .tlsHandshake, .awaitingLookup, .awaitingWelcome, .closed:
             return
         case .ready:
             if isAdminConsole { proxy.processAdminInput(self) } else { processQueries() }

@@ -58,8 +58,11 @@ final class Pool {
     /// The database as per-pool views and metrics name it: a routed database's pools on other backends than
     /// the entry's `host` carry their address, so that (database, user) stays unique per row and series.
     var shownDatabase: String { key.backend == 0 ? key.database : "\(key.database)@\(host):\(port)" }
-    /// Sluice's own connections (health checks, the routing monitor): outside the registry, no slot, no cap.
-    var isOutsidePools: Bool { isHealthCheck || monitor != nil }
+    /// For the connection that runs `auth_query` (Proxy+AuthQuery.swift).
+    var authLookup: AuthLookup?
+    /// Sluice's own connections (health checks, the routing monitor, look-ups): outside the registry, no
+    /// slot, no cap.
+    var isOutsidePools: Bool { isHealthCheck || monitor != nil || authLookup != nil }
     /// For a routed database's pool on its entry's `host`: the pools of the same database and user on each
     /// backend, by backend index (made on first use).
     var backendPools: [Pool?] = []

@@ -75,7 +75,8 @@ extension Proxy {
         let existing = pools.values.filter { $0.key.database == name && $0.key.backend == 0 }.sorted {
             $0.key.user < $1.key.user
         }
-        var user = database.user ?? existing.first?.serverUser
+        // A configured auth_user is the account meant for Sluice's own connections.
+        var user = database.user ?? database.authUser ?? config.authUser ?? existing.first?.serverUser
         if user == nil {
             user = config.userList.users.keys.sorted().first { name in
                 switch config.userList.users[name] {

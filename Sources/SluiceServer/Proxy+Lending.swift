@@ -183,6 +183,7 @@ extension Proxy {
             if let (routes, index) = pool.monitor {
                 return monitorFailed(routes, index, error: "could not connect to server: \(error)")
             }
+            if let lookup = pool.authLookup { return authLookupFailed(lookup, reason: "could not connect: \(error)") }
             pool.logger.warning("could not connect to server", [("error", "\(error)")])
             let failure = ErrorFields.fatal(
                 .sqlclientUnableToEstablishConnection, "could not connect to server: \(error)")
@@ -199,6 +200,7 @@ extension Proxy {
             server.closeSocket()
             if pool.isHealthCheck { return healthCheckEnded(pool, error: "\(error)") }
             if let (routes, index) = pool.monitor { return monitorFailed(routes, index, error: "\(error)") }
+            if let lookup = pool.authLookup { return authLookupFailed(lookup, reason: "\(error)") }
             slotOfUnopenedServerFreed(pool)
             failWaiters(pool.machine.serverOpenFailed(now: now), pool: pool, error: .fatal(.internalError, "\(error)"))
             return
@@ -214,6 +216,7 @@ extension Proxy {
         let pool = server.pool
         if pool.isHealthCheck { return healthCheckLoggedIn(server) }
         if pool.monitor != nil { return monitorLoggedIn(server) }
+        if pool.authLookup != nil { return authLookupLoggedIn(server) }
         if pool.welcome == nil { pool.welcome = parameters }
         server.state = .idle
         server.idleSince = Syscall.monotonicNow()
@@ -233,6 +236,10 @@ extension Proxy {
         if let (routes, index) = pool.monitor {
             forgetServer(server)
             return monitorFailed(routes, index, error: "login failed: \(error.message)")
+        }
+        if let lookup = pool.authLookup {
+            forgetServer(server)
+            return authLookupFailed(lookup, reason: "auth_user login failed: \(error.message)")
         }
         pool.lastLoginError = error
         forgetServer(server)
@@ -277,8 +284,8 @@ extension Proxy {
             forgetServer(server)
             return healthCheckEnded(server.pool, error: failed ? "the server rejected an empty query" : nil)
         }
-        // The monitor's connection stays open between checks; its answers were read as they came.
-        if server.pool.monitor != nil { return }
+        // The monitor's and the look-ups' connections stay open between questions; answers were read as they came.
+        if server.pool.monitor != nil || server.pool.authLookup != nil { return }
         server.pool.stats += server.pendingStats
         server.pool.latency.record(server.pendingStats)
         server.pendingStats = PoolStats()
@@ -405,6 +412,11 @@ extension Proxy {
             if routes.monitors[index] === server.pool {
                 monitorFailed(routes, index, error: "connection lost: \(reason)")
             }
+            return
+        }
+        if let lookup = server.pool.authLookup {
+            forgetServer(server)
+            if lookup.pool === server.pool { authLookupFailed(lookup, reason: "connection lost: \(reason)") }
             return
         }
         if let checked = server.checkingForClient {

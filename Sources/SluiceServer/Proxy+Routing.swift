@@ -359,6 +359,8 @@ extension Proxy {
             routes.catalog = catalog
             let name = routes.name
             everyLoop { proxy in proxy.classifiers[name]?.replaceCatalog(catalog) }
+        case .authQuery:
+            authLookupAnswered(server, rows: rows)
         case .walPosition:
             guard let position = rows.first?.first.flatMap({ $0 }).flatMap({ WALPosition($0) }),
                 let routes = server.pool.routes

@@ -125,6 +125,8 @@ extension Proxy {
                 pool.credential = credential
             } else if case .scram? = fresh.userList.users[pool.serverUser], case .scramKeys = pool.credential {
                 // Keep the keys a client proved: the verifier they match is still the user's secret.
+            } else if fresh.userList.users[pool.serverUser] == nil, (database.authUser ?? fresh.authUser) != nil {
+                // A user found by auth_query: what its clients proved (or its md5 hash) still logs it in.
             } else {
                 pool.credential = .none
             }
@@ -174,6 +176,10 @@ extension Proxy {
         shared.tls = tls
         shared.loginThrottle.limit = kept.loginFailureLimit
         shared.loginThrottle.window = kept.loginFailureWindow
+        // Answers looked up under the old auth_user or auth_query may not be what the new ones would give.
+        shared.authCache.ttl = kept.authQueryCacheTTL
+        shared.authCache.removeAll()
+        closeIdleAuthLookups()
         everyLoop { proxy in
             proxy.config = kept
             proxy.tls = tls

@@ -15,6 +15,7 @@ extension Proxy {
             rollStatsPeriodIfDue(now)
             runHealthChecksIfDue(now)
             runRoutingMonitor(now)
+            expireAuthLookups(now)
             expireStatsConnections(now)
             checkAdminWaits()
             for pool in pools.values where pool.queryWaitTimeout > 0 {

@@ -305,12 +305,29 @@ public final class Proxy {
         }
         if let refusal = admitClient(client, database: database) { return client.refuse(refusal) }
         if let refusal = throttled(client) { return client.refuse(refusal) }
+        var lookedUp: StoredSecret?
+        if let key = authLookupKey(for: client, database: database) {
+            let cacheKey = AuthQueryCache.Key(database: key.database, user: client.user)
+            guard let cached = shared.authCache.lookup(cacheKey, now: Syscall.monotonicNow()) else {
+                return lookUpUser(client, key: key, route: routeSetting)
+            }
+            lookedUp = cached
+        }
+        beginLogin(client, database: database, route: routeSetting, lookedUp: lookedUp)
+    }
+
+    /// Authentication starts, with the user's secret from the auth_file or, for a user it does not list,
+    /// from `auth_query` (`lookedUp`). Lock held.
+    func beginLogin(
+        _ client: ClientConnection, database: DatabaseConfig, route routeSetting: RouteSetting, lookedUp: StoredSecret?
+    ) {
         let login: ClientAuthentication
-        switch authentication(for: client) {
+        switch authentication(for: client, lookedUp: lookedUp) {
         case .success(let made): login = made
         case .failure(let refusal): return client.refuse(refusal)
         }
         client.pool = pool(for: client, database: database)
+        if let lookedUp, let pool = client.pool { adoptLookedUpCredential(lookedUp, pool: pool, user: client.user) }
         if client.pool?.routes != nil { client.routing = ClientRouting(setting: routeSetting) }
         client.routingGeneration = routingGeneration
         client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
@@ -321,8 +338,10 @@ public final class Proxy {
 
     /// How the client proves who it is, by `auth_type` (or the `auth_hba_file` rule it matches) and the
     /// user's secret in the auth_file.
-    func authentication(for client: ClientConnection) -> Result<ClientAuthentication, ErrorFields> {
-        var secret = config.userList.users[client.user]
+    func authentication(
+        for client: ClientConnection, lookedUp: StoredSecret? = nil
+    ) -> Result<ClientAuthentication, ErrorFields> {
+        var secret = config.userList.users[client.user] ?? lookedUp
         let method: ClientAuthMethod
         var authType = config.authType
         if authType == .hba {

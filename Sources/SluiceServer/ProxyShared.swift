@@ -28,6 +28,9 @@ final class ProxyShared: @unchecked Sendable {
     var lastStatsPeriodLength: Double = 0
     /// Client authentications that failed, for `/metrics`.
     var loginFailures: UInt64 = 0
+    /// `auth_query` look-ups under way, and the answers kept (Proxy+AuthQuery.swift).
+    var authLookups: [AuthLookupKey: AuthLookup] = [:]
+    var authCache = AuthQueryCache(ttl: 15)
     /// Failed logins per (address, user), for `login_failure_limit`.
     var loginThrottle = LoginThrottle(limit: 0, window: 60)
     /// Logins refused by the throttle, for `/metrics`.
@@ -61,6 +64,7 @@ final class ProxyShared: @unchecked Sendable {
         self.config = config
         loginThrottle.limit = config.loginFailureLimit
         loginThrottle.window = config.loginFailureWindow
+        authCache.ttl = config.authQueryCacheTTL
     }
 
     /// The loop that owns the client with this id: ids are handed out in strides, one residue per loop.

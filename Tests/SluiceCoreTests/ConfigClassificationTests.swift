@@ -13,7 +13,8 @@ struct ConfigClassificationTests {
         #expect(ConfigKey.all.filter { !$0.isSluiceOnly }.count == 101)
         #expect(
             ConfigKey.all.filter(\.isSluiceOnly).map(\.name) == [
-                "health_check_period", "login_failure_exempt_loopback", "login_failure_limit", "login_failure_window",
+                "auth_query_cache_ttl", "health_check_period", "login_failure_exempt_loopback", "login_failure_limit",
+                "login_failure_window",
                 "max_client_prepared_statements", "primary_reads", "primary_wait_timeout",
                 "read_your_writes", "replica_ban_time", "replica_load_balance", "replica_max_lag_bytes",
                 "replica_max_lag_seconds", "routing_check_period", "routing_safe_functions", "routing_unsafe_functions",
@@ -64,9 +65,7 @@ struct ConfigClassificationTests {
     @Test(
         "restrictive keys at a non-default value are refused with file and line",
         arguments: [
-            "auth_user = pgbouncer",
-            "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
-            "disable_pqexec = 1", "user = postgres", "peer_id = 1",
+            "auth_ident_file = /etc/ident.conf", "disable_pqexec = 1", "user = postgres", "peer_id = 1",
         ])
     func restrictiveRefused(line: String) {
         let error = configError { _ = try parseConfig("[sluice]\nlisten_addr=*\n\(line)\n") }

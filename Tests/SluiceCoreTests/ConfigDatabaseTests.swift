@@ -40,10 +40,7 @@ struct ConfigDatabaseTests {
 
     @Test(
         "database keys Sluice does not enforce yet stop startup unless off",
-        arguments: [
-            "auth_user=auth", "auth_query='SELECT 1'",
-            "connect_query='SET search_path = app'",
-        ])
+        arguments: ["connect_query='SET search_path = app'"])
     func refusedKeys(setting: String) throws {
         #expect(throws: ConfigError.self) {
             try parseConfig("[databases]\nappdb = \(setting)\n[sluice]\nlisten_addr = 127.0.0.1\n")

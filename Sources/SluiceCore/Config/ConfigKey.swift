@@ -83,20 +83,17 @@ public struct ConfigKey: Sendable, Equatable {
     public static let all: [ConfigKey] = [
         ConfigKey("admin_users", "", .implemented, .list),
         ConfigKey("application_name_add_host", "0", .implemented, .boolean),
-        ConfigKey("auth_dbname", "", .restrictive, .text),
+        ConfigKey("auth_dbname", "", .implemented, .text),
         ConfigKey("auth_file", "", .implemented, .text),
         ConfigKey("auth_hba_file", "", .implemented, .text),
         ConfigKey("auth_ident_file", "", .restrictive, .text),
         ConfigKey("auth_ldap_options", "", .restrictive, .text, isSensitive: true),
-        ConfigKey(
-            "auth_query",
-            "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid "
-                + "WHERE rolname=$1 AND rolcanlogin",
-            .restrictive, .text),
+        ConfigKey("auth_query", AuthQuery.pgbouncerDefault, .implemented, .text),
+        ConfigKey("auth_query_cache_ttl", "15", .implemented, .seconds, isSluiceOnly: true),
         ConfigKey(
             "auth_type", "md5", .implemented, .choice(AuthType.allCases.map(\.rawValue)),
             sidecarDefault: AuthType.scramSHA256.rawValue),
-        ConfigKey("auth_user", "", .restrictive, .text),
+        ConfigKey("auth_user", "", .implemented, .text),
         ConfigKey("autodb_idle_timeout", "3600", .cosmetic, .seconds),
         ConfigKey("cancel_wait_timeout", "10", .implemented, .seconds),
         ConfigKey("client_idle_timeout", "0", .implemented, .seconds),

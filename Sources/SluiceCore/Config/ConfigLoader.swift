@@ -246,6 +246,10 @@ struct ConfigLoader {
         switch setting.key.name {
         case "admin_users": config.adminUsers = ConfigValue.list(value)
         case "application_name_add_host": config.applicationNameAddHost = try boolean()
+        case "auth_user": config.authUser = value.isEmpty ? nil : value
+        case "auth_query": config.authQuery = value
+        case "auth_dbname": config.authDBName = value.isEmpty ? nil : value
+        case "auth_query_cache_ttl": config.authQueryCacheTTL = try seconds()
         case "auth_file": config.authFile = value.isEmpty ? nil : IniReader.resolve(value, relativeTo: setting.file)
         case "auth_hba_file":
             config.authHBAFile = value.isEmpty ? nil : IniReader.resolve(value, relativeTo: setting.file)

@@ -40,10 +40,9 @@ enum DatabaseEntryParser {
             case "port": database.port = try reader.integer(1...65535)
             case "user": database.user = text
             case "password": database.password = text
-            // TODO: auth_user/auth_query look users up in PostgreSQL; refused until that exists, so a file
-            // relying on it fails at startup instead of letting nobody (or the wrong people) in.
-            case "auth_user", "auth_query", "auth_dbname":
-                throw fail(refusal(key, text))
+            case "auth_user": database.authUser = text
+            case "auth_query": database.authQuery = text
+            case "auth_dbname": database.authDBName = text
             case "pool_size": database.poolSize = try reader.integer(0...Int(Int32.max))
             case "min_pool_size": database.minPoolSize = try reader.integer(0...Int(Int32.max))
             case "reserve_pool_size", "reserve_pool": database.reservePoolSize = try reader.integer(0...Int(Int32.max))

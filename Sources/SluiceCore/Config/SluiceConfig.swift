@@ -44,6 +44,15 @@ public struct SluiceConfig: Sendable, Equatable {
     /// `login_failure_exempt_loopback`: clients on loopback addresses and Unix sockets are never throttled
     /// (a sidecar's clients all come from 127.0.0.1, so one misconfigured worker would lock out the rest).
     public var loginFailureExemptLoopback = true
+    /// `auth_user`: the user whose connection runs `auth_query` for users the auth_file does not list;
+    /// nil turns look-ups off. A database's `auth_user=` overrides it.
+    public var authUser: String?
+    /// `auth_query`: the look-up, `$1` standing for the user name; it returns (name, secret).
+    public var authQuery = AuthQuery.pgbouncerDefault
+    /// `auth_dbname`: the `[databases]` entry whose server the look-up runs on; nil for the client's own.
+    public var authDBName: String?
+    /// `auth_query_cache_ttl`: seconds an answer of `auth_query` is reused; 0 asks at every login.
+    public var authQueryCacheTTL: Double = 15
     /// `auth_hba_file`: path of the rules for `auth_type = hba`, resolved like `auth_file`.
     public var authHBAFile: String?
     /// The rules read from `auth_hba_file`.

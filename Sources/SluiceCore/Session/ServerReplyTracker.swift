@@ -28,6 +28,8 @@ public enum SluiceRequest: Equatable, Sendable {
     case walPosition
     /// A `BEGIN` Sluice answered itself, sent ahead of the statement that chose the backend.
     case heldBegin
+    /// `auth_query` for a user the auth_file does not list: the row is Sluice's.
+    case authQuery
 }
 
 extension ReplyOwner {
@@ -42,7 +44,7 @@ extension SluiceRequest {
     /// Requests whose DataRows Sluice reads (the others return none it needs).
     public var capturesRows: Bool {
         switch self {
-        case .routingProbe, .routingCatalog, .walPosition: true
+        case .routingProbe, .routingCatalog, .walPosition, .authQuery: true
         case .parameterRestore, .resetQuery, .rollback, .serverCheck, .sessionCheck, .prepareToDeallocate, .heldBegin:
             false
         }

@@ -1,0 +1,199 @@
+import SluiceCore
+import SluiceIO
+
+/// Where look-ups for one set of clients run: a `[databases]` entry, the auth_user, and the query.
+struct AuthLookupKey: Hashable {
+    var database: String
+    var user: String
+    var query: String
+}
+
+/// One auth_user's look-ups on one database: a connection of Sluice's own on loop 0 (outside the pools,
+/// like the routing monitor's), and the users waiting to be looked up, asked one at a time.
+final class AuthLookup {
+    let key: AuthLookupKey
+    var pool: Pool?
+    /// Users not asked yet, in arrival order.
+    var queue: [String] = []
+    /// The user whose answer is on its way, and when it was asked.
+    var inFlight: String?
+    var sentAt: Double = 0
+    /// Clients parked until their user's answer comes, with how each wanted to be routed.
+    var waiting: [String: [(clientID: Int, route: RouteSetting)]] = [:]
+
+    init(key: AuthLookupKey) {
+        self.key = key
+    }
+}
+
+/// `auth_user` + `auth_query`: users the auth_file does not list are looked up in PostgreSQL. The client
+/// is then checked against the secret found (md5 or a SCRAM verifier; a role past `rolvaliduntil` has none
+/// and fails like a wrong password), and Sluice logs in to PostgreSQL for it with the md5 hash or with the
+/// SCRAM keys the client proved: it never holds the plaintext password.
+extension Proxy {
+    /// Where `client`'s user would be looked up; nil when the auth_file knows the user, the method needs no
+    /// secret, or the database has no auth_user.
+    func authLookupKey(for client: ClientConnection, database: DatabaseConfig) -> AuthLookupKey? {
+        guard config.userList.users[client.user] == nil else { return nil }
+        switch config.authType {
+        case .any, .cert: return nil
+        default: break
+        }
+        guard let authUser = database.authUser ?? config.authUser else { return nil }
+        return AuthLookupKey(
+            database: database.authDBName ?? config.authDBName ?? client.database, user: authUser,
+            query: database.authQuery ?? config.authQuery)
+    }
+
+    /// Parks `client` until its user is looked up. Lock held.
+    func lookUpUser(_ client: ClientConnection, key: AuthLookupKey, route: RouteSetting) {
+        client.state = .awaitingLookup
+        let lookup: AuthLookup
+        if let existing = shared.authLookups[key] {
+            lookup = existing
+        } else {
+            lookup = AuthLookup(key: key)
+            shared.authLookups[key] = lookup
+        }
+        if lookup.waiting[client.user] == nil && lookup.inFlight != client.user { lookup.queue.append(client.user) }
+        lookup.waiting[client.user, default: []].append((client.id, route))
+        let runner = shared.workers[0]
+        if runner === self { runAuthLookup(lookup) } else { runner.post { $0.runAuthLookup(lookup) } }
+    }
+
+    /// Asks the next question, opening the look-up connection first when there is none. Loop 0, lock held.
+    func runAuthLookup(_ lookup: AuthLookup) {
+        guard lookup.inFlight == nil, let user = lookup.queue.first else { return }
+        guard let pool = lookup.pool else {
+            guard let pool = authLookupPool(lookup) else {
+                return authLookupFailed(lookup, reason: "auth_user \(lookup.key.user) has no password Sluice can use")
+            }
+            lookup.pool = pool
+            return openServer(pool)
+        }
+        // Still logging in: `authLookupLoggedIn` asks.
+        guard let server = pool.servers.values.first, server.isLoggedIn, !server.isClosed else { return }
+        lookup.queue.removeFirst()
+        lookup.inFlight = user
+        lookup.sentAt = Syscall.monotonicNow()
+        server.sendSluiceQuery(AuthQuery.text(lookup.key.query, user: user), purpose: .authQuery)
+        server.flushOrLose()
+    }
+
+    /// A look-up that got no answer within `server_connect_timeout` (at least 2 s) fails its clients, and
+    /// the next one starts on a new connection. Loop 0's tick, lock held.
+    func expireAuthLookups(_ now: Double) {
+        let limit = max(2, config.serverConnectTimeout)
+        for lookup in shared.authLookups.values where lookup.inFlight != nil && now - lookup.sentAt >= limit {
+            authLookupFailed(lookup, reason: "auth_query got no answer within \(limit) s")
+        }
+    }
+
+    private func authLookupPool(_ lookup: AuthLookup) -> Pool? {
+        guard let database = config.database(named: lookup.key.database) else { return nil }
+        let user = lookup.key.user
+        // The auth_user's own secret from the auth_file, or keys one of its clients proved.
+        let credential =
+            serverCredential(database: database, serverUser: user, config: config)
+            ?? pools.values.first { $0.serverUser == user && $0.credential != .none }?.credential
+        guard let credential else { return nil }
+        var startup: [(String, String)] = [("application_name", "sluice auth_query")]
+        if let v = database.clientEncoding { startup.append(("client_encoding", v)) }
+        let pool = Pool(
+            key: PoolKey(database: lookup.key.database, user: user),
+            host: database.host ?? config.unixSocketDir ?? "127.0.0.1",
+            port: database.port ?? 5432, serverDatabase: database.dbname ?? lookup.key.database, serverUser: user,
+            credential: credential, mode: .session, size: 1, queryWaitTimeout: 0, serverLifetime: 0,
+            startupParameters: startup, logger: logger)
+        pool.authLookup = lookup
+        return pool
+    }
+
+    /// The look-up connection logged in. Lock held.
+    func authLookupLoggedIn(_ server: ServerConnection) {
+        server.state = .active
+        if let lookup = server.pool.authLookup { runAuthLookup(lookup) }
+    }
+
+    /// The answer for the user in flight. Lock held.
+    func authLookupAnswered(_ server: ServerConnection, rows: [[String?]]) {
+        guard let lookup = server.pool.authLookup, lookup.pool === server.pool, let user = lookup.inFlight else {
+            return
+        }
+        lookup.inFlight = nil
+        let secret = AuthQuery.secret(from: rows)
+        shared.authCache.store(
+            secret, for: AuthQueryCache.Key(database: lookup.key.database, user: user), now: Syscall.monotonicNow())
+        for (id, route) in lookup.waiting.removeValue(forKey: user) ?? [] {
+            let home = shared.owner(ofClient: id)
+            if home === self {
+                resumeLogin(clientID: id, route: route, lookedUp: secret)
+            } else {
+                home.post { $0.resumeLogin(clientID: id, route: route, lookedUp: secret) }
+            }
+        }
+        runAuthLookup(lookup)
+    }
+
+    /// The look-up connection could not be opened, or was lost: every client waiting on it is refused, and
+    /// the next client's look-up opens a new one. Lock held.
+    func authLookupFailed(_ lookup: AuthLookup, reason: String) {
+        logger.warning(
+            "auth_query look-up failed",
+            [("db", lookup.key.database), ("auth_user", lookup.key.user), ("error", reason)])
+        closeConnection(of: lookup, reason: reason)
+        let waiting = lookup.waiting.values.flatMap { $0 }
+        lookup.pool = nil
+        lookup.inFlight = nil
+        lookup.queue = []
+        lookup.waiting = [:]
+        let refusal = ErrorFields.fatal(.sqlclientUnableToEstablishConnection, "could not look up the user: \(reason)")
+        for (id, _) in waiting {
+            let home = shared.owner(ofClient: id)
+            if home === self {
+                clients[id]?.refuse(refusal)
+            } else {
+                home.post { $0.clients[id]?.refuse(refusal) }
+            }
+        }
+    }
+
+    private func closeConnection(of lookup: AuthLookup, reason: String) {
+        guard let pool = lookup.pool else { return }
+        for server in Array(pool.servers.values) {
+            onDriver(of: server) { proxy in
+                server.retire("auth_query: \(reason)")
+                proxy.forgetServer(server)
+            }
+        }
+    }
+
+    /// After a reload, look-ups nobody waits for close: the next login opens one with the new settings
+    /// (auth_user, its password, the database's address). Lock held.
+    func closeIdleAuthLookups() {
+        for (key, lookup) in shared.authLookups where lookup.inFlight == nil && lookup.waiting.isEmpty {
+            closeConnection(of: lookup, reason: "configuration reloaded")
+            shared.authLookups[key] = nil
+        }
+    }
+
+    /// A parked client's user was looked up: its login goes on where `startupCompleted` left it. Lock held.
+    func resumeLogin(clientID: Int, route: RouteSetting, lookedUp: StoredSecret?) {
+        guard let client = clients[clientID], !client.isClosed, case .awaitingLookup = client.state else { return }
+        guard let database = config.database(named: client.database) else {
+            return client.refuse(.fatal(.invalidCatalogName, "no such database: \(client.database)"))
+        }
+        beginLogin(client, database: database, route: route, lookedUp: lookedUp)
+    }
+
+    /// What Sluice logs in to PostgreSQL with for a looked-up user: its md5 hash (a SCRAM verifier gives
+    /// nothing to log in with; the keys the client proves do, in `clientAuthenticated`).
+    func adoptLookedUpCredential(_ secret: StoredSecret, pool: Pool, user: String) {
+        guard pool.serverUser == user, pool.credential == .none else { return }
+        switch secret {
+        case .md5(let hash): pool.credential = .md5Hash(hash)
+        case .plain(let password): pool.credential = .password(password)
+        case .scram: break
+        }
+    }
+}
