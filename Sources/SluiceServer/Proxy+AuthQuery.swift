@@ -97,14 +97,9 @@ extension Proxy {
             serverCredential(database: database, serverUser: user, config: config)
             ?? pools.values.first { $0.serverUser == user && $0.credential != .none }?.credential
         guard let credential else { return nil }
-        var startup: [(String, String)] = [("application_name", "sluice auth_query")]
-        if let v = database.clientEncoding { startup.append(("client_encoding", v)) }
-        let pool = Pool(
-            key: PoolKey(database: lookup.key.database, user: user),
-            host: database.host ?? config.unixSocketDir ?? "127.0.0.1",
-            port: database.port ?? 5432, serverDatabase: database.dbname ?? lookup.key.database, serverUser: user,
-            credential: credential, mode: .session, size: 1, queryWaitTimeout: 0, serverLifetime: 0,
-            startupParameters: startup, logger: logger)
+        let pool = ownConnectionPool(
+            name: lookup.key.database, database: database, user: user, credential: credential,
+            applicationName: "sluice auth_query")
         pool.authLookup = lookup
         return pool
     }

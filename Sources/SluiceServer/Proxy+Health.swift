@@ -89,16 +89,27 @@ extension Proxy {
         let credential =
             serverCredential(database: database, serverUser: user, config: config)
             ?? existing.first { $0.serverUser == user }?.credential ?? .none
+        let pool = ownConnectionPool(
+            name: name, database: database, user: user, credential: credential, applicationName: applicationName,
+            backend: backend)
+        pool.isHealthCheck = true
+        return pool
+    }
+
+    /// A pool of one connection for Sluice's own use (health checks, the routing monitor, auth_query), to the
+    /// entry's primary unless the caller moves it, named in `pg_stat_activity` by `applicationName`.
+    func ownConnectionPool(
+        name: String, database: DatabaseConfig, user: String, credential: ServerCredential, applicationName: String,
+        backend: Int = 0
+    ) -> Pool {
         var startup: [(String, String)] = [("application_name", applicationName)]
         if let v = database.clientEncoding { startup.append(("client_encoding", v)) }
-        let pool = Pool(
+        return Pool(
             key: PoolKey(database: name, user: user, backend: backend),
             host: database.host ?? config.unixSocketDir ?? "127.0.0.1",
             port: database.port ?? 5432, serverDatabase: database.dbname ?? name, serverUser: user,
             credential: credential, mode: .session, size: 1, queryWaitTimeout: 0, serverLifetime: 0,
             startupParameters: startup, logger: logger)
-        pool.isHealthCheck = true
-        return pool
     }
 
     /// A check's server logged in: one empty query, the cheapest round trip that proves it serves. Lock held.
