@@ -122,6 +122,8 @@ public final class TLSContext: @unchecked Sendable {
     private func configureAccepting() throws(TLSError) {
         // Clients are not offered resumption: tickets would be one more secret to rotate, and a
         // pooler's clients reconnect rarely.
+        // TODO: clients that do reconnect per request pay a full handshake each time (docs/performance.md,
+        // TLS storms); a session cache with rotated ticket keys would spare them most of it.
         _ = SSL_CTX_set_num_tickets(context, 0)
         _ = sluice_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
         SSL_CTX_set_alpn_select_cb(context, selectPostgresALPN, nil)

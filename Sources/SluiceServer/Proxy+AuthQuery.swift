@@ -62,6 +62,8 @@ extension Proxy {
     }
 
     /// Asks the next question, opening the look-up connection first when there is none. Loop 0, lock held.
+    // TODO: one user at a time on one connection: a burst of new users waits a round trip each. Pipelining
+    // the queries (their answers come back in order) would serve them in one.
     func runAuthLookup(_ lookup: AuthLookup) {
         guard lookup.inFlight == nil, let user = lookup.queue.first else { return }
         guard let pool = lookup.pool else {
