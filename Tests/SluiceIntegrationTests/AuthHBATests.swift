@@ -56,6 +56,13 @@ struct AuthHBATests {
         let right = try certificates.clientCertificate(commonName: role.name)
         let viaCertificate = try connect(["sslmode": "require", "sslcert": right.certificate, "sslkey": right.key])
         #expect(try viaCertificate.value("SELECT current_user") == role.name)
+        // Over TLS the console matches the last line, a password method: a wrong password is 28P01 there too.
+        let wrongPassword = #expect(throws: PQError.self) {
+            try PQConn.connect(
+                port: sluice.port, user: role.name, password: "wrong", dbname: "pgbouncer",
+                extra: ["sslmode": "require"])
+        }
+        #expect(wrongPassword?.sqlState == "28P01", "\(String(describing: wrongPassword))")
         // The console is a database like any other: no rule for it over plain TCP.
         let console = #expect(throws: PQError.self) {
             try PQConn.connect(
