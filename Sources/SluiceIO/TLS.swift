@@ -98,6 +98,9 @@ public final class TLSContext: @unchecked Sendable {
         if !options.groups.isEmpty, sluice_SSL_CTX_set1_groups_list(context, options.groups) != 1 {
             throw TLSError.fromQueue("key-exchange groups \(options.groups)")
         }
+        // A key protected by a passphrase must fail to load, not make OpenSSL prompt on a terminal and block
+        // the loop: Sluice has no passphrase to give.
+        SSL_CTX_set_default_passwd_cb(context, refusePassphrase)
         if !options.certificateFile.isEmpty {
             guard SSL_CTX_use_certificate_chain_file(context, options.certificateFile) == 1 else {
                 throw TLSError.fromQueue("certificate \(options.certificateFile)")
@@ -193,6 +196,12 @@ public final class TLSContext: @unchecked Sendable {
         }
         return TLSTransport(fd: fd, ssl: ssl)
     }
+}
+
+private func refusePassphrase(
+    _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ writing: Int32, _ argument: UnsafeMutableRawPointer?
+) -> Int32 {
+    0
 }
 
 /// Picks `postgresql` when the client offers it. A client that offers ALPN without it is refused, as

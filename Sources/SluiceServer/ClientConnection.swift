@@ -253,9 +253,6 @@ final class ClientConnection: Connection {
             closeQuietly()
         case .startup(let major, let minor, let parameters):
             if let refusal { return refuse(refusal) }
-            if proxy.config.clientTLS.sslmode.requiresTLS, !isTLS, !peer.isUnix {
-                return refuse(.fatal(.invalidAuthorizationSpecification, "SSL required"))
-            }
             startupReceived(major: major, minor: minor, parameters: parameters)
         }
     }
@@ -266,6 +263,9 @@ final class ClientConnection: Connection {
                 .fatal(
                     .featureNotSupported, "unsupported frontend protocol \(major).\(minor): Sluice supports 3.0 to 3.2")
             )
+        }
+        if proxy.config.clientTLS.sslmode.requiresTLS, !isTLS, !peer.isUnix {
+            return refuse(.fatal(.invalidAuthorizationSpecification, "SSL required"))
         }
         var protocolOptions: [String] = []
         var accepted: [StartupParameter] = []
@@ -352,6 +352,9 @@ final class ClientConnection: Connection {
         guard header.code == FrontendMessageCode.password.rawValue else {
             return refuse(.fatal(.protocolViolation, "expected a password message during authentication"))
         }
+        // Logins opened side by side all pass the check at their startup; the one here makes each guess
+        // count against the failures before it, however many connections carry them.
+        if let refusal = proxy.shared.lock.withLock({ proxy.throttled(self) }) { return refuse(refusal) }
         let body = input.bytes(at: 5, count: header.bodyLength)
         input.moveReaderIndex(forwardBy: header.totalLength)
         takeSpareOutput()

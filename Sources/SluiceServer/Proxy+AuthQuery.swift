@@ -144,7 +144,8 @@ extension Proxy {
         lookup.inFlight = nil
         lookup.queue = []
         lookup.waiting = [:]
-        let refusal = ErrorFields.fatal(.sqlclientUnableToEstablishConnection, "could not look up the user: \(reason)")
+        // The reason (it may name the auth_user) goes to the log only.
+        let refusal = ErrorFields.fatal(.sqlclientUnableToEstablishConnection, "could not look up the user")
         for (id, _) in waiting {
             let home = shared.owner(ofClient: id)
             if home === self {

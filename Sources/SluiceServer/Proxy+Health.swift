@@ -76,7 +76,11 @@ extension Proxy {
             $0.key.user < $1.key.user
         }
         // A configured auth_user is the account meant for Sluice's own connections.
-        var user = database.user ?? database.authUser ?? config.authUser ?? existing.first?.serverUser
+        // Pools are made before their clients prove anything: only one whose credential came from the auth_file
+        // or from a client's proof may lend its user, or a made-up name in a startup packet would decide.
+        var user =
+            database.user ?? database.authUser ?? config.authUser
+            ?? existing.first { $0.credential != .none && $0.stats.logins > 0 }?.serverUser
         if user == nil {
             user = config.userList.users.keys.sorted().first { name in
                 switch config.userList.users[name] {

@@ -23,6 +23,11 @@ public final class ProxyGroup {
         self.logger = logger
     }
 
+    /// Builds the TLS contexts `config` asks for and throws what OpenSSL refuses (`sluice --check`).
+    public static func checkTLS(_ config: SluiceConfig) throws {
+        _ = try TLSContexts(config)
+    }
+
     /// How many event loops run.
     public var loopCount: Int { workers.count }
 

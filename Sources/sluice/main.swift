@@ -67,6 +67,13 @@ for warning in config.warnings {
         [("file", warning.file), ("line", warning.line.map { String($0) } ?? "-"), ("note", warning.message)])
 }
 if checkOnly {
+    // Certificates, keys, ciphers and groups are only judged by OpenSSL: load them as a start would.
+    do {
+        try ProxyGroup.checkTLS(config)
+    } catch {
+        FileHandle.standardError.write(Data("sluice: configuration error: \(error)\n".utf8))
+        exit(1)
+    }
     print("sluice: configuration \(configPath ?? "(environment)") is valid")
     exit(0)
 }

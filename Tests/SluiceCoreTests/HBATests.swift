@@ -13,12 +13,13 @@ struct HBATests {
         host     sameuser        all             10.1.0.0/16          md5
         host     app,"All"       @admins         192.168.1.0 255.255.255.0 trust
         host     all             all             ::1/128              password
+        host     all             all             ::ffff:10.9.0.0/112  trust
         host     all             all             127.0.0.1/32 \\
                                                                       scram-sha-256
         """
 
     static let rules: HBAFile = {
-        let files = ["/etc/sluice/admins": "alice, bob # the on-call\ncarol\n"]
+        let files = ["/etc/sluice/admins": "alice, bob # the on-call\n@more\n", "/etc/sluice/more": "carol"]
         return try! HBAFile.parse(file, file: "/etc/sluice/hba.conf") { path in
             guard let text = files[path] else { throw ConfigError(file: path, line: nil, message: "no such file") }
             return text
@@ -47,7 +48,7 @@ struct HBATests {
             Case(unix: true, database: "app", user: "alice", line: nil, method: nil),
             Case(tls: true, database: "secret", user: "cert user", line: 4, method: .cert),
             Case(tls: false, database: "secret", user: "cert user", line: 5, method: .reject),
-            Case(tls: true, database: "secret", user: "app", line: 9, method: .scramSHA256),
+            Case(tls: true, database: "secret", user: "app", line: 10, method: .scramSHA256),
             Case(address: "10.1.200.3", database: "dave", user: "dave", line: 6, method: .md5),
             Case(address: "10.1.200.3", database: "app", user: "dave", line: nil, method: nil),
             Case(address: "10.2.0.1", database: "dave", user: "dave", line: nil, method: nil),
@@ -57,7 +58,8 @@ struct HBATests {
             Case(address: "192.168.1.77", database: "app", user: "mallory", line: nil, method: nil),
             Case(address: "192.168.2.1", database: "app", user: "bob", line: nil, method: nil),
             Case(address: "::1", database: "app", user: "x", line: 8, method: .password),
-            Case(address: "::ffff:127.0.0.1", database: "app", user: "x", line: 9, method: .scramSHA256),
+            Case(address: "::ffff:127.0.0.1", database: "app", user: "x", line: 10, method: .scramSHA256),
+            Case(address: "10.9.3.4", database: "app", user: "x", line: 9, method: .trust),
             Case(address: "127.0.0.2", database: "app", user: "x", line: nil, method: nil),
         ])
     func matching(_ test: Case) {
@@ -87,11 +89,21 @@ struct HBATests {
             ("host all all", "too few fields"),
             ("host \"all all 127.0.0.1/32 md5", "unterminated"),
             ("host all @missing 127.0.0.1/32 md5", "cannot read /etc/sluice/missing"),
+            ("host all /^app.* 127.0.0.1/32 reject", "regular expressions"),
+            ("host all @roles 127.0.0.1/32 reject", "role membership"),
+            ("host all @keywords 127.0.0.1/32 reject", "'samerole' is not supported"),
+            ("host all @loop 127.0.0.1/32 reject", "nested more than ten deep"),
+            ("local all all cert", "only for hostssl"),
+            ("hostnossl all all 127.0.0.1/32 cert", "only for hostssl"),
         ])
     func refused(line: String, fragment: String) {
+        let files = [
+            "/etc/sluice/roles": "alice +admins\n", "/etc/sluice/keywords": "samerole", "/etc/sluice/loop": "@loop",
+        ]
         let error = configError {
             _ = try HBAFile.parse("# comment\n\n\(line)\n", file: "/etc/sluice/hba.conf") { path in
-                throw ConfigError(file: path, line: nil, message: "no such file")
+                guard let text = files[path] else { throw ConfigError(file: path, line: nil, message: "no such file") }
+                return text
             }
         }
         #expect(error?.file == "/etc/sluice/hba.conf")

@@ -129,6 +129,32 @@ struct AuthHBATests {
         #expect(!proxied.sluice.stderrText.contains(proxied.role.password))
     }
 
+    @Test("guesses sent side by side on many connections count as one series: the throttle holds")
+    func throttleAcrossParallelLogins() throws {
+        let proxied = try ProxiedDatabase(
+            settings: [
+                "login_failure_limit": "3", "login_failure_window": "30", "login_failure_exempt_loopback": "0",
+                "auth_type": "plain",
+            ])
+        defer { proxied.stop() }
+        // Ten logins brought to the password request at once, then ten wrong passwords.
+        var clients: [RawClient] = []
+        for _ in 0..<10 {
+            let raw = try RawClient(port: proxied.sluice.port)
+            try raw.send { $0.startup([("user", proxied.role.name), ("database", proxied.database)]) }
+            _ = try raw.expect(types: "R")
+            clients.append(raw)
+        }
+        var checked = 0
+        for raw in clients {
+            try raw.send { $0.password("wrong") }
+            let answer = try raw.read()
+            if answer.fields["C"] == "28P01" { checked += 1 }
+            raw.close()
+        }
+        #expect(checked == 3, "only login_failure_limit guesses are checked; the rest are refused unchecked")
+    }
+
     @Test("loopback clients are exempt by default: thirty failures, then a login")
     func loopbackExempt() throws {
         let proxied = try ProxiedDatabase()

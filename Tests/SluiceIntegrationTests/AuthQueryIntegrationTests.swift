@@ -97,6 +97,7 @@ struct AuthQueryIntegrationTests {
             try PQConn.connect(port: sluice.port, user: role.name, password: role.password, dbname: database)
         }
         #expect(error?.sqlState == "08001" && error?.message.contains("could not look up the user") == true)
+        #expect(error?.message.contains(lookup.name) == false, "the auth_user's name is not for clients")
         #expect(!sluice.stderrText.contains("the wrong password"))
     }
 }

@@ -31,6 +31,25 @@ struct StatsPortTests {
         return (sluice, HTTPProbe(port: statsPort), client, role.name)
     }
 
+    @Test("made-up user names in startup packets leave no pool behind and never become the health check's user")
+    func unauthenticatedNamesLeaveNothing() throws {
+        let (sluice, probe, client, role) = try Self.twoDatabases()
+        defer { sluice.stop() }
+        #expect(try client.value("SELECT 1") == "1")
+        // Sorted first, so a check that took any pool's user would take this one.
+        for name in ["AAAA", "AAAB", "AAAC"] {
+            let raw = try RawClient(port: sluice.port)
+            try raw.send { $0.startup([("user", name), ("database", "good")]) }
+            _ = try raw.read()
+            raw.close()
+        }
+        sleep(for: .seconds(2))
+        let health = try probe.request("GET", "/health/database?database=good")
+        #expect(health.status == 200, "\(health.body)\n\(sluice.logTail())")
+        let stats = try probe.request("GET", "/stats")
+        #expect(stats.body.contains(role) && !stats.body.contains("AAAA"), "\(stats.body)")
+    }
+
     @Test("/health/database: 503 while a database is down, naming each state; narrowed to one database it can be 200")
     func healthReportsEachDatabase() throws {
         let (sluice, probe, client, _) = try Self.twoDatabases()

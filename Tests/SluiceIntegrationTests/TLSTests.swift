@@ -255,6 +255,34 @@ struct TLSTests {
         #expect(text.contains("sluice-b.key with certificate") && text.contains("key values mismatch"), "\(text)")
     }
 
+    @Test("sluice --check loads the TLS files as a start would; a key behind a passphrase fails, never prompts")
+    func checkJudgesTLSFiles() throws {
+        let certificates = try TestCertificates.current()
+        let directory = try makeTemporaryDirectory("sluice-tls-check").path
+        let locked = "\(directory)/locked.key"
+        let made = try run(
+            "openssl",
+            ["pkey", "-in", certificates.path("sluice-a.key"), "-aes256", "-passout", "pass:secret", "-out", locked])
+        #expect(made.succeeded, "\(made)")
+        func check(_ settings: [String: String]) throws -> RunResult {
+            let file = "\(directory)/sluice.ini"
+            try TestConfig.ini(port: 6432, databases: ["db": "host=127.0.0.1"], settings: settings)
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            try "".write(toFile: "\(directory)/userlist.txt", atomically: true, encoding: .utf8)
+            // A terminal-less stdin and a deadline: a prompt would show as a timeout.
+            return try run(SluiceProcess.binary(), ["--check", file], timeout: .seconds(20))
+        }
+        var settings = certificates.sluiceSettings(mode: "require")
+        #expect(try check(settings).succeeded)
+        settings["client_tls_key_file"] = locked
+        let refused = try check(settings)
+        #expect(!refused.succeeded && !refused.timedOut, "\(refused)")
+        #expect(refused.stderr.contains("locked.key"), "\(refused)")
+        settings = certificates.sluiceSettings(mode: "require")
+        settings["client_tls_ciphers"] = "NOT-A-CIPHER"
+        #expect(try !check(settings).succeeded)
+    }
+
     @Test("pgbench over TLS on both sides: 20 clients on 4 servers, no failed transaction")
     func pgbenchOverTLS() throws {
         let certificates = try TestCertificates.current()

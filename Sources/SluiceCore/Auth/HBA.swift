@@ -130,6 +130,7 @@ public struct HBAFile: Sendable, Equatable {
                 throw fail("options after the method ('\(fields[next + 1].text)') are not supported")
             }
             if method == .peer && type != .local { throw fail("peer authentication is only for local connections") }
+            if method == .cert && type != .hostssl { throw fail("cert authentication is only for hostssl connections") }
             rules.append(
                 HBARule(type: type, databases: databases, users: users, address: address, method: method, line: line))
         }
@@ -221,8 +222,17 @@ public struct HBAFile: Sendable, Equatable {
     private static func names(
         _ field: Field, sameUser: Bool, file: String, line: Int, readFile: (String) throws -> String
     ) throws(ConfigError) -> [HBARule.Name] {
+        try names(field.elements, sameUser: sameUser, file: file, line: line, depth: 0, readFile: readFile)
+    }
+
+    /// The names of a database or user column. A `@file` list is read as more elements of the same column,
+    /// judged by the same rules (a keyword or `+role` in it is refused as on the line), nested up to ten deep.
+    private static func names(
+        _ elements: [(text: String, quoted: Bool)], sameUser: Bool, file: String, line: Int, depth: Int,
+        readFile: (String) throws -> String
+    ) throws(ConfigError) -> [HBARule.Name] {
         var result: [HBARule.Name] = []
-        for element in field.elements {
+        for element in elements {
             func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, message: message) }
             if element.quoted {
                 result.append(.name(element.text))
@@ -235,7 +245,10 @@ public struct HBAFile: Sendable, Equatable {
                 throw fail("'\(element.text)' is not supported: Sluice does not know role membership or replication")
             case let text where text.hasPrefix("+"):
                 throw fail("'\(text)': role membership (+role) is not supported; list the users")
+            case let text where text.hasPrefix("/"):
+                throw fail("'\(text)': regular expressions (PostgreSQL 16) are not supported; list the names")
             case let text where text.hasPrefix("@"):
+                guard depth < 10 else { throw fail("'\(text)': @ lists nested more than ten deep") }
                 let path = IniReader.resolve(String(text.dropFirst()), relativeTo: file)
                 let listed: String
                 do {
@@ -243,11 +256,11 @@ public struct HBAFile: Sendable, Equatable {
                 } catch {
                     throw fail("cannot read \(path): \(error)")
                 }
-                for (_, fields) in try records(listed, file: path) {
-                    for inner in fields {
-                        for name in inner.elements where !name.text.isEmpty { result.append(.name(name.text)) }
-                    }
+                let inner = try records(listed, file: path).flatMap { $0.1.flatMap(\.elements) }.filter {
+                    !$0.text.isEmpty || $0.quoted
                 }
+                result += try names(
+                    inner, sameUser: sameUser, file: file, line: line, depth: depth + 1, readFile: readFile)
             case "":
                 throw fail("empty name in a list")
             default:
@@ -263,9 +276,15 @@ public struct HBAFile: Sendable, Equatable {
         let text = fields[index].text
         if text == "all" { return (.any, index + 1) }
         if let slash = text.firstIndex(of: "/") {
-            guard let bytes = addressBytes(String(text[..<slash])), let prefix = Int(text[text.index(after: slash)...]),
-                (0...bytes.count * 8).contains(prefix)
-            else { throw fail("'\(text)' is not an address with a CIDR mask") }
+            let address = String(text[..<slash])
+            guard let bytes = addressBytes(address), var prefix = Int(text[text.index(after: slash)...]) else {
+                throw fail("'\(text)' is not an address with a CIDR mask")
+            }
+            // An IPv4-mapped IPv6 network (::ffff:10.0.0.0/104) is held as its IPv4 part.
+            if bytes.count == 4 && address.contains(":") { prefix -= 96 }
+            guard (0...bytes.count * 8).contains(prefix) else {
+                throw fail("'\(text)' is not an address with a CIDR mask")
+            }
             return (.network(bytes, prefix: prefix), index + 1)
         }
         if let bytes = addressBytes(text), index + 1 < fields.count, let mask = addressBytes(fields[index + 1].text),
