@@ -22,8 +22,9 @@ extension Proxy {
     /// The databases checked: every configured one, and every one served through `*` that a client has
     /// logged in to. A pool exists from a client's startup packet on, before its password is checked, so a
     /// made-up name must not become a database that readiness depends on.
-    // TODO: the pool itself is made before authentication too; one made for a name no client ever logged in
-    // to stays (in the views and the metrics) until restart, as autodb_idle_timeout is not implemented.
+    // TODO: a pool made for a name no client logged in to goes with its last client
+    // (`forgetPoolIfNeverUsed`), but one that served a login stays until restart: autodb_idle_timeout is
+    // not implemented.
     func checkedDatabaseNames() -> [String] {
         var names = Set(config.databases.keys.filter { $0 != "*" })
         for pool in pools.values where pool.stats.logins > 0 { names.insert(pool.key.database) }
