@@ -216,7 +216,10 @@ struct StatsPortTests {
             },
             userlist: TestConfig.userlist([(role.name, role.password)]))
         defer { sluice.stop() }
-        #expect(sluice.stderrText.contains("the default stats port is taken"), "\(sluice.logTail())")
+        // The warning may be written just after the client port starts accepting, which is what startup waits for.
+        #expect(
+            waitUntil(timeout: .seconds(5)) { sluice.stderrText.contains("the default stats port is taken") },
+            "\(sluice.logTail())")
 
     }
 }
