@@ -284,25 +284,8 @@ public final class TLSTransport: Transport {
         while filled < buffer.count {
             var n = 0
             let result = SSL_read_ex(ssl, buffer.baseAddress! + filled, buffer.count - filled, &n)
-            if result == 1 {
-                filled += n
-                continue
-            }
-            switch SSL_get_error(ssl, 0) {
-            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-                // TODO: a read that needs a write (a TLS 1.3 key update answered into a full socket) waits
-                // for the next input event instead of the socket becoming writable.
-                return filled > 0 ? .bytes(filled) : .wouldBlock
-            case SSL_ERROR_ZERO_RETURN:
-                return filled > 0 ? .bytes(filled) : .closed
-            case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
-                // The peer closed the socket without close_notify, as many clients do.
-                ERR_clear_error()
-                return filled > 0 ? .bytes(filled) : .closed
-            default:
-                if filled > 0 { return .bytes(filled) }
-                throw SystemError("SSL_read", detail: TLSError.fromQueue("TLS read").description)
-            }
+            guard result == 1 else { return try stopped(after: filled, call: "SSL_read") }
+            filled += n
         }
         return .bytes(filled)
     }
@@ -313,24 +296,30 @@ public final class TLSTransport: Transport {
         while written < bytes.count {
             var n = 0
             let result = SSL_write_ex(ssl, bytes.baseAddress! + written, bytes.count - written, &n)
-            if result == 1 {
-                written += n
-                continue
-            }
-            switch SSL_get_error(ssl, 0) {
-            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-                return written > 0 ? .bytes(written) : .wouldBlock
-            case SSL_ERROR_ZERO_RETURN:
-                return .closed
-            case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
-                ERR_clear_error()
-                return written > 0 ? .bytes(written) : .closed
-            default:
-                if written > 0 { return .bytes(written) }
-                throw SystemError("SSL_write", detail: TLSError.fromQueue("TLS write").description)
-            }
+            guard result == 1 else { return try stopped(after: written, call: "SSL_write") }
+            written += n
         }
         return .bytes(written)
+    }
+
+    /// What a read or write that stopped after `done` bytes returns: the bytes so far, or else why it stopped.
+    /// OpenSSL waiting for the socket is `wouldBlock` whichever direction it needs.
+    private func stopped(after done: Int, call: String) throws(SystemError) -> IOResult {
+        switch SSL_get_error(ssl, 0) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            // TODO: a read that needs a write (a TLS 1.3 key update answered into a full socket) waits for the
+            // next input event instead of the socket becoming writable.
+            return done > 0 ? .bytes(done) : .wouldBlock
+        case SSL_ERROR_ZERO_RETURN:
+            return done > 0 ? .bytes(done) : .closed
+        case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
+            // The peer closed the socket without close_notify, as many clients do.
+            ERR_clear_error()
+            return done > 0 ? .bytes(done) : .closed
+        default:
+            if done > 0 { return .bytes(done) }
+            throw SystemError(call, detail: TLSError.fromQueue("TLS \(call)").description)
+        }
     }
 
     /// Sends close_notify if the socket takes it at once, then frees the session and closes the socket.
