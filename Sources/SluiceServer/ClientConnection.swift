@@ -37,6 +37,9 @@ final class ClientConnection: Connection {
     var isAdminConsole = false
     /// The client speaks protocol 3.2: its cancel key is the 32-byte one (`CancelKey`).
     var hasExtendedCancelKey = false
+    /// The client heard, by a NOTICE, that its wait for a server passed `query_wait_notify`; cleared when it
+    /// gets one. (The last flag that fits in `peer`'s padding: another one makes every client 8 bytes larger.)
+    var isToldOfWait = false
     let connectedAt: Double
     var user = ""
     var database = ""
@@ -203,6 +206,20 @@ final class ClientConnection: Connection {
         if output.capacity == 0, let spare = proxy.spareOutputs.popLast() { output = ByteBuffer(recycling: spare) }
     }
 
+    /// Tells a client queued for `query_wait_notify` seconds that it waits for a server, as PgBouncer 1.25
+    /// does, so that a slow query can be told apart from a full pool. Its output holds only whole
+    /// messages while it waits, so the notice can go at once.
+    func noticeWaiting(pool: Pool) {
+        isToldOfWait = true
+        takeSpareOutput()
+        output.writeNoticeResponse(
+            ErrorFields(
+                severity: "NOTICE", sqlState: "00000",
+                message: "no server connection of pool \(pool.key) is free; this client is queued",
+                detail: "query_wait_notify (\(Proxy.seconds(proxy.config.queryWaitNotify))) passed"))
+        flushOrGone()
+    }
+
     /// A leaving client's buffers go back to the loop for the next client to log in; what they still held
     /// goes with the socket.
     override func closeSocket() {
@@ -325,12 +342,14 @@ final class ClientConnection: Connection {
     }
 
     /// The proxy chose how to authenticate this client.
-    func beginAuthentication(_ authentication: ClientAuthentication) {
-        let exchange = AuthenticationExchange(authentication)
+    func beginAuthentication(
+        _ authentication: ClientAuthentication, route: RouteSetting = .auto, lookedUp: StoredSecret? = nil
+    ) {
+        let exchange = AuthenticationExchange(authentication, route: route, lookedUp: lookedUp)
         takeSpareOutput()
         switch exchange.auth.start(output: &output) {
         case .accepted:
-            authenticated(keys: nil)
+            authenticated(exchange, keys: nil)
         case .continue:
             state = .authenticating(exchange)
             flushOrGone()
@@ -360,7 +379,7 @@ final class ClientConnection: Connection {
         takeSpareOutput()
         switch exchange.auth.messageReceived(body, output: &output) {
         case .accepted:
-            authenticated(keys: exchange.auth.provenKeys)
+            authenticated(exchange, keys: exchange.auth.provenKeys)
         case .continue:
             flushOrGone()
         case .rejected(let error):
@@ -369,9 +388,9 @@ final class ClientConnection: Connection {
         }
     }
 
-    private func authenticated(keys: SCRAMKeys?) {
+    private func authenticated(_ exchange: AuthenticationExchange, keys: SCRAMKeys?) {
         state = .awaitingWelcome
-        proxy.clientAuthenticated(self, keys: keys)
+        proxy.clientAuthenticated(self, keys: keys, route: exchange.route, lookedUp: exchange.lookedUp)
     }
 
     /// Sends AuthenticationOk, the parameters, the cancel key and the first ReadyForQuery.
@@ -919,11 +938,20 @@ final class ClientConnection: Connection {
     }
 }
 
-/// A client's authentication exchange, in a box of its own for the time of login.
+/// A client's authentication exchange, in a box of its own for the time of login, with what the login needs
+/// once the client has proved who it is.
 final class AuthenticationExchange {
     var auth: ClientAuthentication
+    /// The session's routing, from the startup packet (`sluice.route`, a `<db>_ro` name).
+    let route: RouteSetting
+    /// The user's secret as `auth_query` found it, for a user the auth_file does not list.
+    let lookedUp: StoredSecret?
 
-    init(_ auth: ClientAuthentication) { self.auth = auth }
+    init(_ auth: ClientAuthentication, route: RouteSetting, lookedUp: StoredSecret?) {
+        self.auth = auth
+        self.route = route
+        self.lookedUp = lookedUp
+    }
 }
 
 /// A value kept out of line: a reference to it costs a client 8 bytes however large the value is, and

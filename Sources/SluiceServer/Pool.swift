@@ -30,6 +30,8 @@ final class Pool {
     }
     /// Clients, on any loop, that use this pool.
     var clientCount = 0
+    /// Since when the pool has had no client and no server (`autodb_idle_timeout`, `pool_idle_timeout`).
+    var unusedSince: Double?
     /// The console paused or killed the pool's database: clients wait, servers close once released.
     var isPaused = false
     /// Seconds a client may wait for a server (`query_wait_timeout`, per user, database or global).

@@ -102,10 +102,11 @@ extension Proxy {
             }
             logger.info("KILL from the admin console", [("db", database ?? "*")])
             everyLoop { proxy in
-                for other in Array(proxy.clients.values) where !other.isAdminConsole {
-                    guard let pool = other.pool, database == nil || pool.key.database == database else { continue }
-                    other.fail(
-                        .fatal(.adminShutdown, "database \(pool.key.database) was killed from the admin console"))
+                // By the name the client asked for: one still logging in has no pool yet. One that has not
+                // sent its startup packet has asked for nothing.
+                for other in Array(proxy.clients.values) where !other.isAdminConsole && !other.database.isEmpty {
+                    guard database == nil || other.database == database else { continue }
+                    other.fail(.fatal(.adminShutdown, "database \(other.database) was killed from the admin console"))
                 }
             }
             retireIdleServers(of: database, reason: "KILL from the admin console")

@@ -98,6 +98,7 @@ extension Proxy {
         let credential =
             serverCredential(database: database, serverUser: user, config: config)
             ?? pools.values.first { $0.serverUser == user && $0.credential != .none }?.credential
+            ?? shared.provenKeys[user].map(ServerCredential.scramKeys)
         guard let credential else { return nil }
         let pool = ownConnectionPool(
             name: lookup.key.database, database: database, user: user, credential: credential,
@@ -178,10 +179,7 @@ extension Proxy {
     /// A parked client's user was looked up: its login goes on where `startupCompleted` left it. Lock held.
     func resumeLogin(clientID: Int, route: RouteSetting, lookedUp: StoredSecret?) {
         guard let client = clients[clientID], !client.isClosed, case .awaitingLookup = client.state else { return }
-        guard let database = config.database(named: client.database) else {
-            return client.refuse(.fatal(.invalidCatalogName, "no such database: \(client.database)"))
-        }
-        beginLogin(client, database: database, route: route, lookedUp: lookedUp)
+        beginLogin(client, route: route, lookedUp: lookedUp)
     }
 
     /// What Sluice logs in to PostgreSQL with for a looked-up user: its md5 hash (a SCRAM verifier gives

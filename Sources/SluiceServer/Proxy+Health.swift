@@ -19,15 +19,11 @@ struct DatabaseHealth {
 /// port's `/health/database` and `SHOW BACKENDS` only report what the checks found.
 extension Proxy {
 
-    /// The databases checked: every configured one, and every one served through `*` that a client has
-    /// logged in to. A pool exists from a client's startup packet on, before its password is checked, so a
-    /// made-up name must not become a database that readiness depends on.
-    // TODO: a pool made for a name no client logged in to goes with its last client
-    // (`forgetPoolIfNeverUsed`), but one that served a login stays until restart: autodb_idle_timeout is
-    // not implemented.
+    /// The databases checked: every configured one, and every one served through `*` that has a pool (made
+    /// once a client has authenticated, freed by `autodb_idle_timeout`).
     func checkedDatabaseNames() -> [String] {
         var names = Set(config.databases.keys.filter { $0 != "*" })
-        for pool in pools.values where pool.stats.logins > 0 { names.insert(pool.key.database) }
+        for pool in pools.values { names.insert(pool.key.database) }
         return names.sorted()
     }
 
@@ -39,12 +35,7 @@ extension Proxy {
             var health = shared.health[name] ?? DatabaseHealth()
             if let pool = health.running {
                 guard now - (health.startedAt ?? now) >= max(2 * period, config.serverConnectTimeout) else { continue }
-                for server in Array(pool.servers.values) {
-                    onDriver(of: server) { proxy in
-                        server.retire("health check timed out")
-                        proxy.forgetServer(server)
-                    }
-                }
+                closeCheckConnection(of: pool, reason: "health check timed out")
                 shared.health[name] = health
                 healthCheckEnded(pool, error: "no answer within \(Int(2 * period)) s")
                 continue
@@ -63,9 +54,22 @@ extension Proxy {
             shared.health[name] = health
             openServer(pool)
         }
-        // Databases gone from the configuration are no longer reported.
+        // Databases gone from the configuration, or whose `*` pool was freed, are no longer reported; a check
+        // still under way for one would otherwise never be timed out.
         let current = Set(checkedDatabaseNames())
-        for name in shared.health.keys where !current.contains(name) { shared.health[name] = nil }
+        for (name, health) in shared.health where !current.contains(name) {
+            if let pool = health.running { closeCheckConnection(of: pool, reason: "database no longer checked") }
+            shared.health[name] = nil
+        }
+    }
+
+    private func closeCheckConnection(of pool: Pool, reason: String) {
+        for server in Array(pool.servers.values) {
+            onDriver(of: server) { proxy in
+                server.retire(reason)
+                proxy.forgetServer(server)
+            }
+        }
     }
 
     /// A pool of its own for checking `name`, logging in as the database's forced user, else as the user of a
@@ -76,24 +80,25 @@ extension Proxy {
         let existing = pools.values.filter { $0.key.database == name && $0.key.backend == 0 }.sorted {
             $0.key.user < $1.key.user
         }
-        // A configured auth_user is the account meant for Sluice's own connections.
-        // Pools are made before their clients prove anything: only one whose credential came from the auth_file
-        // or from a client's proof may lend its user, or a made-up name in a startup packet would decide.
+        // A configured auth_user is the account meant for Sluice's own connections; otherwise a pool that can
+        // log in (its credential from the auth_file or from a client's proof) lends its user.
         var user =
             database.user ?? database.authUser ?? config.authUser
-            ?? existing.first { $0.credential != .none && $0.stats.logins > 0 }?.serverUser
+            ?? existing.first { $0.credential != .none }?.serverUser
         if user == nil {
             user = config.userList.users.keys.sorted().first { name in
                 switch config.userList.users[name] {
                 case .plain?, .md5?: true
-                case .scram?, nil: false
+                case .scram?: shared.provenKeys[name] != nil
+                case nil: false
                 }
             }
         }
         guard let user else { return nil }
         let credential =
             serverCredential(database: database, serverUser: user, config: config)
-            ?? existing.first { $0.serverUser == user }?.credential ?? .none
+            ?? existing.first { $0.serverUser == user }?.credential
+            ?? shared.provenKeys[user].map(ServerCredential.scramKeys) ?? .none
         let pool = ownConnectionPool(
             name: name, database: database, user: user, credential: credential, applicationName: applicationName,
             backend: backend)

@@ -108,6 +108,7 @@ extension Proxy {
             return
         }
         client.isWaitingForServer = false
+        client.isToldOfWait = false
         let waited = PoolStats.micros(now - client.waitingSince)
         pool.stats.waitMicros &+= waited
         pool.stats.serverAssignments &+= 1
@@ -432,16 +433,6 @@ extension Proxy {
         serverRemoved(server)
     }
 
-    /// A pool is made when a startup packet names its database and user, before any password: one that no
-    /// client ever logged in to goes when its last such client does, so made-up names leave nothing behind.
-    /// Lock held.
-    func forgetPoolIfNeverUsed(_ pool: Pool) {
-        guard pool.stats.logins == 0, pool.clientCount == 0, pool.machine.totalServers == 0, pool.servers.isEmpty,
-            pool.routes == nil, pools[pool.key] === pool
-        else { return }
-        pools[pool.key] = nil
-    }
-
     func clientClosed(_ client: ClientConnection) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
@@ -453,7 +444,6 @@ extension Proxy {
         takeByteCounts(of: client)
         shared.clientCount -= 1
         client.pool?.clientCount -= 1
-        if let pool = client.pool { forgetPoolIfNeverUsed(pool) }
         clientUncounted(client)
         if cancelKeys[client.cancelKey.processID] == client.id { cancelKeys[client.cancelKey.processID] = nil }
         if client.isWaitingForServer, let pool = client.routeTarget ?? client.pool {

@@ -183,6 +183,40 @@ extension Proxy {
         }
     }
 
+    /// Frees pools that have had no client and no server for `pool_idle_timeout`, or for
+    /// `autodb_idle_timeout` when made through the `*` entry: each pool holds its statistics and
+    /// latency histograms, and a sidecar reached through `*` under many names would otherwise keep one
+    /// per name until restart. A freed pool's rows leave the console and the metrics, as in PgBouncer.
+    /// Pools of databases that route reads stay: their home pool holds its backends' pools.
+    /// Loop 0, about once a second, lock held.
+    func freeUnusedPools(_ now: Double) {
+        let autodb = config.autodbIdleTimeout
+        let any = config.poolIdleTimeout
+        for pool in Array(pools.values) {
+            let isUnused =
+                pool.clientCount == 0 && pool.servers.isEmpty && pool.machine.totalServers == 0
+                && pool.machine.waitingCount == 0 && pool.key.backend == 0 && pool.backendPools.isEmpty
+                && pool.routes == nil
+            // Off, a timeout must leave no old mark behind to free a pool the moment it is turned on.
+            guard isUnused, autodb > 0 || any > 0 else {
+                pool.unusedSince = nil
+                continue
+            }
+            let since = pool.unusedSince ?? now
+            pool.unusedSince = since
+            var limit = any
+            if autodb > 0, config.databases[pool.key.database] == nil {
+                limit = limit > 0 ? min(limit, autodb) : autodb
+            }
+            guard limit > 0, now - since >= limit else { continue }
+            pools[pool.key] = nil
+            shared.freedPoolTotals += pool.stats
+            shared.hostCursors[pool.key] = nil
+            limitState.caps.forgetUnused(database: pool.key.database, user: pool.key.user)
+            pool.logger.info("pool freed", [("unused_s", String(Int(now - since)))])
+        }
+    }
+
     /// Whether `server_idle_timeout` may close an idle server of this pool without going under the minimum.
     func mayCloseIdle(_ pool: Pool) -> Bool {
         pool.machine.minSize == 0 || pool.servers.count > pool.machine.minSize

@@ -110,6 +110,16 @@ extension Proxy {
         if fresh.listenAddresses != config.listenAddresses || fresh.listenPort != config.listenPort {
             logger.warning("listen_addr and listen_port change only on restart")
         }
+        // As for the pools' credentials below: proven keys stay while the userlist still holds a verifier for
+        // the user, or, for a user found by auth_query, while look-ups are configured.
+        let looksUp = fresh.authUser != nil || fresh.databases.values.contains { $0.authUser != nil }
+        shared.provenKeys = shared.provenKeys.filter { user, _ in
+            switch fresh.userList.users[user] {
+            case .scram?: true
+            case nil: looksUp
+            case .plain?, .md5?: false
+            }
+        }
         for (key, pool) in pools {
             guard let database = fresh.databases[key.database] ?? fresh.databases["*"] else { continue }
             let user = fresh.users[key.user]

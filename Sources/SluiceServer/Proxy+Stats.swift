@@ -45,7 +45,7 @@ extension Proxy {
         if statsLog.loggedAt == 0 { statsLog.loggedAt = now }
         let elapsed = now - statsLog.loggedAt
         guard elapsed >= Double(config.statsPeriod) else { return }
-        var total = PoolStats()
+        var total = shared.freedPoolTotals
         for databaseTotals in statsByDatabase().values { total += databaseTotals }
         let averages = total.averages(since: statsLog.totals, over: elapsed)
         statsLog = (now, total)

@@ -71,9 +71,19 @@ extension Proxy {
             for client in clients.values where client.timeouts.clientIdleTimeout > 0 {
                 checkIdle(client, now: now)
             }
-            for client in clients.values where client.isLoggingIn && !client.isWaitingForServer {
-                if config.clientLoginTimeout > 0 && now - client.connectedAt >= config.clientLoginTimeout {
-                    client.refuse(.fatal(.protocolViolation, "client_login_timeout: login took too long"))
+            if index == 0 { freeUnusedPools(now) }
+            let notifyAfter = config.queryWaitNotify
+            for client in clients.values {
+                if client.isLoggingIn {
+                    if !client.isWaitingForServer && config.clientLoginTimeout > 0
+                        && now - client.connectedAt >= config.clientLoginTimeout
+                    {
+                        client.refuse(.fatal(.protocolViolation, "client_login_timeout: login took too long"))
+                    }
+                } else if client.isWaitingForServer && !client.isToldOfWait && notifyAfter > 0
+                    && now - client.waitingSince >= notifyAfter, let pool = client.routeTarget ?? client.pool
+                {
+                    client.noticeWaiting(pool: pool)
                 }
             }
             if shutdown == .waitForTransactions {

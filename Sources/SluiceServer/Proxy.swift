@@ -152,7 +152,7 @@ public final class Proxy {
             for address in try Socket.listenAddresses(for: entry, port: config.listenPort) {
                 let fd: Int32
                 do {
-                    fd = try Socket.listen(on: address)
+                    fd = try Socket.listen(on: address, backlog: Int32(config.listenBacklog))
                 } catch {
                     logger.warning("cannot listen", [("addr", address.description), ("error", "\(error)")])
                     lastError = error
@@ -176,7 +176,8 @@ public final class Proxy {
                 group = nil
             }
             let (fd, address) = try Socket.listenUnix(
-                directory: directory, port: config.listenPort, mode: config.unixSocketMode, groupID: group)
+                directory: directory, port: config.listenPort, mode: config.unixSocketMode, groupID: group,
+                backlog: Int32(config.listenBacklog))
             try addListener(fd: fd, address: address, unixPath: address.host.hasPrefix("@") ? nil : address.host)
         }
         if listeners.isEmpty {
@@ -313,27 +314,20 @@ public final class Proxy {
             }
             lookedUp = cached
         }
-        beginLogin(client, database: database, route: routeSetting, lookedUp: lookedUp)
+        beginLogin(client, route: routeSetting, lookedUp: lookedUp)
     }
 
     /// Authentication starts, with the user's secret from the auth_file or, for a user it does not list,
     /// from `auth_query` (`lookedUp`). Lock held.
-    func beginLogin(
-        _ client: ClientConnection, database: DatabaseConfig, route routeSetting: RouteSetting, lookedUp: StoredSecret?
-    ) {
+    func beginLogin(_ client: ClientConnection, route routeSetting: RouteSetting, lookedUp: StoredSecret?) {
         let login: ClientAuthentication
         switch authentication(for: client, lookedUp: lookedUp) {
         case .success(let made): login = made
         case .failure(let refusal): return client.refuse(refusal)
         }
-        client.pool = pool(for: client, database: database)
-        if let lookedUp, let pool = client.pool { adoptLookedUpCredential(lookedUp, pool: pool, user: client.user) }
-        if client.pool?.routes != nil { client.routing = ClientRouting(setting: routeSetting) }
-        client.routingGeneration = routingGeneration
         client.timeouts = config.clientTimeouts.overridden(by: config.users[client.user])
         issueCancelKey(to: client)
-        client.pool?.clientCount += 1
-        client.beginAuthentication(login)
+        client.beginAuthentication(login, route: routeSetting, lookedUp: lookedUp)
     }
 
     /// How the client proves who it is, by `auth_type` (or the `auth_hba_file` rule it matches) and the
@@ -445,12 +439,27 @@ public final class Proxy {
             "too many failed logins for user \"\(client.user)\" from this address; try again in \(seconds) s")
     }
 
-    func clientAuthenticated(_ client: ClientConnection, keys: SCRAMKeys?) {
+    /// The client proved who it is. Only now does it get a pool: a pool made for names from a startup packet
+    /// would let anyone who can reach the port create pools (and their servers) for made-up users.
+    func clientAuthenticated(
+        _ client: ClientConnection, keys: SCRAMKeys?, route routeSetting: RouteSetting, lookedUp: StoredSecret?
+    ) {
         shared.lock.lock()
         defer { shared.lock.unlock() }
         if let key = throttleKey(client) { shared.loginThrottle.succeeded(key) }
         if client.isAdminConsole { return adminLoggedIn(client) }
-        guard let pool = client.pool else { return client.refuse(.fatal(.internalError, "no pool")) }
+        // A RELOAD during the login may have removed the database.
+        guard let database = config.database(named: client.database) else {
+            return client.refuse(.fatal(.invalidCatalogName, "no such database: \(client.database)"))
+        }
+        if let keys { shared.provenKeys[client.user] = keys }
+        let pool = pool(for: client, database: database)
+        client.pool = pool
+        pool.clientCount += 1
+        pool.unusedSince = nil
+        if let lookedUp { adoptLookedUpCredential(lookedUp, pool: pool, user: client.user) }
+        if pool.routes != nil { client.routing = ClientRouting(setting: routeSetting) }
+        client.routingGeneration = routingGeneration
         pool.stats.logins &+= 1
         if let keys, pool.serverUser == client.user {
             switch pool.credential {
@@ -471,7 +480,9 @@ public final class Proxy {
         let serverUser = database.user ?? client.user
         let key = PoolKey(database: client.database, user: serverUser)
         if let existing = pools[key] { return existing }
-        let credential = serverCredential(database: database, serverUser: serverUser, config: config) ?? .none
+        let credential =
+            serverCredential(database: database, serverUser: serverUser, config: config)
+            ?? shared.provenKeys[serverUser].map(ServerCredential.scramKeys) ?? .none
         let user = config.users[client.user]
         let mode = user?.poolMode ?? database.poolMode ?? config.poolMode
         let size = user?.poolSize ?? database.poolSize ?? config.defaultPoolSize

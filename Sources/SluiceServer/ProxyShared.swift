@@ -46,6 +46,13 @@ final class ProxyShared: @unchecked Sendable {
     var clientCount = 0
     /// SCRAM verifiers computed from plain auth_file passwords, by user.
     var verifierCache: [String: (password: String, verifier: SCRAMVerifier)] = [:]
+    /// The SCRAM keys each user's clients last proved: what Sluice logs in to PostgreSQL with for a user whose
+    /// only secret is a verifier. Kept by user rather than only in pools, so they outlive a freed pool and
+    /// serve health checks and `auth_query` connections.
+    var provenKeys: [String: SCRAMKeys] = [:]
+    /// The totals of pools freed by `autodb_idle_timeout` or `pool_idle_timeout`, so that `log_stats`, which
+    /// sums every pool, never sees its total shrink.
+    var freedPoolTotals = PoolStats()
     /// Next host index per pool, for `load_balance_hosts = round-robin`.
     var hostCursors: [PoolKey: Int] = [:]
     /// The loop the next accepted client goes to.

@@ -55,6 +55,23 @@ struct PoolCapsTests {
         #expect(!grant(&caps, "a", database: "db", databaseLimit: 3, user: "u", userLimit: 0))
     }
 
+    @Test("forgetUnused drops only budgets that hold no slot and block no pool")
+    func forgetUnused() {
+        var caps = ServerConnectionCaps<String>()
+        #expect(grant(&caps, "a", database: "db", databaseLimit: 1, user: "u", userLimit: 0))
+        #expect(!grant(&caps, "b", database: "db", databaseLimit: 1, user: "v", userLimit: 0))
+        caps.forgetUnused(database: "db", user: "u")
+        #expect(caps.used(database: "db") == 1 && caps.used(user: "u") == 1, "slots held: kept")
+        caps.release(database: "db", user: "u")
+        caps.forgetUnused(database: "db", user: "u")
+        #expect(caps.blockedPools(database: "db", user: "u") == ["b"], "a blocked pool keeps its budget")
+        #expect(grant(&caps, "b", database: "db", databaseLimit: 1, user: "v", userLimit: 0))
+        caps.release(database: "db", user: "v")
+        caps.forgetUnused(database: "db", user: "v")
+        #expect(caps.used(database: "db") == 0 && caps.used(user: "v") == 0)
+        #expect(grant(&caps, "c", database: "db", databaseLimit: 1, user: "v", userLimit: 0), "starts afresh")
+    }
+
     @Test("per-database and per-user values win over the global ones when positive")
     func resolution() {
         var limits = PoolLimits()

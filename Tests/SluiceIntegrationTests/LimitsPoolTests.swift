@@ -78,4 +78,57 @@ struct LimitsPoolTests {
         let c = try proxied.connect()
         #expect(try c.value("SELECT pg_backend_pid()") == first, "LIFO would have lent \(second ?? "?")")
     }
+
+    @Test("pool_idle_timeout frees a pool once it has had no client and no server; a new client gets a new pool")
+    func poolIdleTimeout() throws {
+        let proxied = try ProxiedDatabase(
+            settings: ["admin_users": "@ROLE@", "pool_idle_timeout": "1", "server_idle_timeout": "1"])
+        defer { proxied.stop() }
+        let admin = try AdminConsoleTests.console(proxied)
+        let pools = { try admin.exec("SHOW POOLS").compactMap { $0.first ?? nil } }
+        do {
+            let client = try proxied.connect()
+            #expect(try client.value("SELECT 1") == "1")
+            #expect(try pools().contains(proxied.database))
+            // In use: a pool with a client stays however long it idles.
+            sleep(for: .seconds(3))
+            #expect(try pools().contains(proxied.database), "\(proxied.sluice.logTail())")
+        }
+        let freed = waitUntil(timeout: .seconds(8)) { (try? pools().contains(proxied.database)) == false }
+        #expect(freed, "\((try? pools()) ?? []); \(proxied.sluice.logTail())")
+        #expect(proxied.sluice.stderrText.contains("pool freed"))
+        #expect(try proxied.connect().value("SELECT 2") == "2", "\(proxied.sluice.logTail())")
+        #expect(try pools().contains(proxied.database))
+    }
+
+    @Test("autodb_idle_timeout frees pools made through the * entry, and only those")
+    func autodbIdleTimeout() throws {
+        let cluster = try TestCluster.current()
+        let role = try cluster.makeRole(prefix: "autodb")
+        let viaStar = try cluster.makeDatabase(owner: role.name)
+        let named = try cluster.makeDatabase(owner: role.name)
+        let sluice = try SluiceProcess(
+            config: { port in
+                TestConfig.ini(
+                    port: port,
+                    databases: [
+                        "*": "host=\(cluster.host) port=\(cluster.port)",
+                        named: TestConfig.database(cluster, dbname: named),
+                    ],
+                    settings: ["admin_users": role.name, "autodb_idle_timeout": "1", "server_idle_timeout": "1"])
+            },
+            userlist: TestConfig.userlist([(role.name, role.password)]))
+        defer { sluice.stop() }
+        let connect = { (database: String) in
+            try PQConn.connect(port: sluice.port, user: role.name, password: role.password, dbname: database)
+        }
+        let admin = try connect("pgbouncer")
+        let pools = { try admin.exec("SHOW POOLS").compactMap { $0.first ?? nil } }
+        for database in [viaStar, named] { #expect(try connect(database).value("SELECT 1") == "1") }
+        #expect(try Set(pools()).isSuperset(of: [viaStar, named]))
+        let freed = waitUntil(timeout: .seconds(8)) { (try? pools().contains(viaStar)) == false }
+        #expect(freed, "\((try? pools()) ?? []); \(sluice.logTail())")
+        #expect(try pools().contains(named), "a configured database's pool is not an autodb pool")
+        #expect(try connect(viaStar).value("SELECT 3") == "3")
+    }
 }

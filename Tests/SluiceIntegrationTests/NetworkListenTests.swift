@@ -39,6 +39,18 @@ struct NetworkListenTests {
         }
     }
 
+    @Test("listen_backlog is the listening socket's backlog")
+    func listenBacklog() throws {
+        let proxied = try ProxiedDatabase(settings: ["listen_backlog": "77"])
+        defer { proxied.stop() }
+        // For a listening socket, ss shows the backlog in its Send-Q column.
+        let result = try run(
+            "ss", ["-ltnH", "sport = :\(proxied.sluice.port)"], environment: [:], timeout: .seconds(10))
+        #expect(result.succeeded, "\(result)")
+        let columns = result.stdout.split(whereSeparator: \.isWhitespace)
+        #expect(columns.count > 2 && columns[2] == "77", "\(result.stdout)")
+    }
+
     @Test("a unix_socket_dir that does not exist stops startup, as in PgBouncer")
     func unusableSocketDirectory() throws {
         let cluster = try TestCluster.current()

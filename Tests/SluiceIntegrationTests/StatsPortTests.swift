@@ -36,18 +36,53 @@ struct StatsPortTests {
         let (sluice, probe, client, role) = try Self.twoDatabases()
         defer { sluice.stop() }
         #expect(try client.value("SELECT 1") == "1")
-        // Sorted first, so a check that took any pool's user would take this one.
+        // Sorted first, so a check that took any pool's user would take this one. Held at the password
+        // request: no pool exists for them even while they are connected.
+        var raws: [RawClient] = []
         for name in ["AAAA", "AAAB", "AAAC"] {
             let raw = try RawClient(port: sluice.port)
             try raw.send { $0.startup([("user", name), ("database", "good")]) }
             _ = try raw.read()
-            raw.close()
+            raws.append(raw)
         }
+        let during = try probe.request("GET", "/stats")
+        #expect(!during.body.contains("AAAA"), "\(during.body)")
+        for raw in raws { raw.close() }
         sleep(for: .seconds(2))
         let health = try probe.request("GET", "/health/database?database=good")
         #expect(health.status == 200, "\(health.body)\n\(sluice.logTail())")
         let stats = try probe.request("GET", "/stats")
         #expect(stats.body.contains(role) && !stats.body.contains("AAAA"), "\(stats.body)")
+    }
+
+    @Test("a freed pool takes no credential with it: with only SCRAM verifiers, health checks log in with proven keys")
+    func provenKeysOutliveFreedPools() throws {
+        let cluster = try TestCluster.current()
+        let role = try cluster.makeRole(prefix: "proven")
+        let database = try cluster.makeDatabase(owner: role.name)
+        let statsPort = try LoopbackPort.free()
+        let verifier = try cluster.scramSecret(of: role.name)
+        let sluice = try SluiceProcess(
+            config: { port in
+                TestConfig.ini(
+                    port: port, databases: ["good": "host=\(cluster.host) port=\(cluster.port) dbname=\(database)"],
+                    settings: [
+                        "stats_listen_port": String(statsPort), "health_check_period": "0.5",
+                        "pool_idle_timeout": "1", "server_idle_timeout": "1",
+                    ])
+            },
+            userlist: TestConfig.userlist([(role.name, verifier)]))
+        defer { sluice.stop() }
+        let probe = HTTPProbe(port: statsPort)
+        do {
+            let client = try PQConn.connect(port: sluice.port, user: role.name, password: role.password, dbname: "good")
+            #expect(try client.value("SELECT 1") == "1")
+        }
+        let freed = waitUntil(timeout: .seconds(10)) { sluice.stderrText.contains("pool freed") }
+        #expect(freed, "\(sluice.logTail())")
+        sleep(for: .seconds(2))
+        let health = try probe.request("GET", "/health/database?database=good")
+        #expect(health.status == 200, "\(health.body)\n\(sluice.logTail())")
     }
 
     @Test("/health/database: 503 while a database is down, naming each state; narrowed to one database it can be 200")

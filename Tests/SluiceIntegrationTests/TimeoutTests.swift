@@ -42,6 +42,29 @@ struct TimeoutTests {
         #expect(try next.value("SELECT txid_current_if_assigned() IS NULL") == "t")
     }
 
+    @Test("query_wait_notify: a client queued that long hears a NOTICE once, then its answer when a server frees")
+    func queryWaitNotify() throws {
+        let proxied = try ProxiedDatabase(settings: ["query_wait_notify": "1"], poolSize: 1)
+        defer { proxied.stop() }
+        let holder = try proxied.connect()
+        _ = try holder.exec("BEGIN")
+        #expect(try holder.value("SELECT 1") == "1")
+        let waiter = try RawClient.connect(
+            port: proxied.sluice.port, user: proxied.role.name, password: proxied.role.password,
+            database: proxied.database)
+        try waiter.send { $0.query("SELECT 7") }
+        let notice = try waiter.read(timeout: .seconds(5))
+        #expect(notice.typeChar == "N" && notice.severity == "NOTICE", "\(notice)")
+        #expect(notice.errorMessage?.contains("queued") == true, "\(notice)")
+        // Told once per wait, however long it lasts.
+        sleep(for: .seconds(2))
+        _ = try holder.exec("COMMIT")
+        let answer = try waiter.readUntilReadyForQuery()
+        #expect(String(answer.map(\.typeChar)) == "TDCZ", "\(answer)")
+        // A client served at once hears nothing.
+        #expect(String(try waiter.simpleQuery("SELECT 8").map(\.typeChar)) == "TDCZ")
+    }
+
     @Test("transaction_timeout ends a transaction that lasts too long in total")
     func transactionTimeout() throws {
         let proxied = try ProxiedDatabase(settings: ["transaction_timeout": "2"], poolSize: 1)

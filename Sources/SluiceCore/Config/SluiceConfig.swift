@@ -133,6 +133,15 @@ public struct SluiceConfig: Sendable, Equatable {
     public var clientTimeouts = ClientTimeouts()
     /// `cancel_wait_timeout`: seconds a forwarded cancel request may take before it is dropped.
     public var cancelWaitTimeout: Double = 10
+    /// `query_wait_notify`: a logged-in client queued this long for a server is told so by a NOTICE (0 = never).
+    public var queryWaitNotify: Double = 5
+    /// `autodb_idle_timeout`: a pool made through the `*` entry is freed once it has had no client and no
+    /// server this long (0 = never).
+    public var autodbIdleTimeout: Double = 3600
+    /// `pool_idle_timeout`: any pool is freed once it has had no client and no server this long (0 = never).
+    public var poolIdleTimeout: Double = 0
+    /// `listen_backlog`: the `listen(2)` backlog of the client listeners (PgBouncer's default is 128).
+    public var listenBacklog = 4096
     /// `server_check_delay`: a server idle longer than this is checked before it is lent (0 = always).
     public var serverCheckDelay: Double = 30
     /// `server_check_query`: the check; empty sends an empty query, the cheapest round trip.

@@ -55,6 +55,13 @@ public struct ServerConnectionCaps<PoolID: Hashable & Sendable>: Sendable {
         users[user]?.used -= 1
     }
 
+    /// Drops the budgets of a database and a user that hold no slot and block no pool, so that names seen
+    /// once (through a `*` entry) leave nothing behind; a later `take` starts them afresh.
+    public mutating func forgetUnused(database: String, user: String) {
+        if let budget = databases[database], budget.used == 0, budget.blocked.isEmpty { databases[database] = nil }
+        if let budget = users[user], budget.used == 0, budget.blocked.isEmpty { users[user] = nil }
+    }
+
     /// Pools waiting for a slot of this database or this user, longest-blocked first, without duplicates.
     public func blockedPools(database: String, user: String) -> [PoolID] {
         var result = databases[database]?.blocked ?? []
