@@ -9,15 +9,15 @@ struct AuthLookupKey: Hashable {
 }
 
 /// One auth_user's look-ups on one database: a connection of Sluice's own on loop 0 (outside the pools,
-/// like the routing monitor's), and the users waiting to be looked up, asked one at a time.
+/// like the routing monitor's), and the users waiting to be looked up. Questions are pipelined: each is a
+/// Query of its own, and PostgreSQL answers them in order, one ReadyForQuery each (an error included).
 final class AuthLookup {
     let key: AuthLookupKey
     var pool: Pool?
     /// Users not asked yet, in arrival order.
     var queue: [String] = []
-    /// The user whose answer is on its way, and when it was asked.
-    var inFlight: String?
-    var sentAt: Double = 0
+    /// Users asked and not answered yet, in the order asked, with when each was asked.
+    var inFlight: [(user: String, sentAt: Double)] = []
     /// Clients parked until their user's answer comes, with how each wanted to be routed.
     var waiting: [String: [(clientID: Int, route: RouteSetting)]] = [:]
 
@@ -55,17 +55,18 @@ extension Proxy {
             lookup = AuthLookup(key: key)
             shared.authLookups[key] = lookup
         }
-        if lookup.waiting[client.user] == nil && lookup.inFlight != client.user { lookup.queue.append(client.user) }
+        if lookup.waiting[client.user] == nil && !lookup.inFlight.contains(where: { $0.user == client.user }) {
+            lookup.queue.append(client.user)
+        }
         lookup.waiting[client.user, default: []].append((client.id, route))
         let runner = shared.workers[0]
         if runner === self { runAuthLookup(lookup) } else { runner.post { $0.runAuthLookup(lookup) } }
     }
 
-    /// Asks the next question, opening the look-up connection first when there is none. Loop 0, lock held.
-    // TODO: one user at a time on one connection: a burst of new users waits a round trip each. Pipelining
-    // the queries (their answers come back in order) would serve them in one.
+    /// Asks every queued question at once (a burst of new users costs one round trip, not one each), opening
+    /// the look-up connection first when there is none. Loop 0, lock held.
     func runAuthLookup(_ lookup: AuthLookup) {
-        guard lookup.inFlight == nil, let user = lookup.queue.first else { return }
+        guard !lookup.queue.isEmpty else { return }
         guard let pool = lookup.pool else {
             guard let pool = authLookupPool(lookup) else {
                 return authLookupFailed(lookup, reason: "auth_user \(lookup.key.user) has no password Sluice can use")
@@ -75,10 +76,12 @@ extension Proxy {
         }
         // Still logging in: `authLookupLoggedIn` asks.
         guard let server = pool.servers.values.first, server.isLoggedIn, !server.isClosed else { return }
-        lookup.queue.removeFirst()
-        lookup.inFlight = user
-        lookup.sentAt = Syscall.monotonicNow()
-        server.sendSluiceQuery(AuthQuery.text(lookup.key.query, user: user), purpose: .authQuery)
+        let now = Syscall.monotonicNow()
+        for user in lookup.queue {
+            lookup.inFlight.append((user, now))
+            server.sendSluiceQuery(AuthQuery.text(lookup.key.query, user: user), purpose: .authQuery)
+        }
+        lookup.queue.removeAll()
         server.flushOrLose()
     }
 
@@ -86,7 +89,7 @@ extension Proxy {
     /// the next one starts on a new connection. Loop 0's tick, lock held.
     func expireAuthLookups(_ now: Double) {
         let limit = max(2, config.serverConnectTimeout)
-        for lookup in shared.authLookups.values where lookup.inFlight != nil && now - lookup.sentAt >= limit {
+        for lookup in shared.authLookups.values where now - (lookup.inFlight.first?.sentAt ?? now) >= limit {
             authLookupFailed(lookup, reason: "auth_query got no answer within \(limit) s")
         }
     }
@@ -115,10 +118,10 @@ extension Proxy {
 
     /// The answer for the user in flight. Lock held.
     func authLookupAnswered(_ server: ServerConnection, rows: [[String?]]) {
-        guard let lookup = server.pool.authLookup, lookup.pool === server.pool, let user = lookup.inFlight else {
+        guard let lookup = server.pool.authLookup, lookup.pool === server.pool, !lookup.inFlight.isEmpty else {
             return
         }
-        lookup.inFlight = nil
+        let user = lookup.inFlight.removeFirst().user
         let secret = AuthQuery.secret(from: rows)
         shared.authCache.store(
             secret, for: AuthQueryCache.Key(database: lookup.key.database, user: user), now: Syscall.monotonicNow())
@@ -142,7 +145,7 @@ extension Proxy {
         closeConnection(of: lookup, reason: reason)
         let waiting = lookup.waiting.values.flatMap { $0 }
         lookup.pool = nil
-        lookup.inFlight = nil
+        lookup.inFlight = []
         lookup.queue = []
         lookup.waiting = [:]
         // The reason (it may name the auth_user) goes to the log only.
@@ -170,7 +173,7 @@ extension Proxy {
     /// After a reload, look-ups nobody waits for close: the next login opens one with the new settings
     /// (auth_user, its password, the database's address). Lock held.
     func closeIdleAuthLookups() {
-        for (key, lookup) in shared.authLookups where lookup.inFlight == nil && lookup.waiting.isEmpty {
+        for (key, lookup) in shared.authLookups where lookup.inFlight.isEmpty && lookup.waiting.isEmpty {
             closeConnection(of: lookup, reason: "configuration reloaded")
             shared.authLookups[key] = nil
         }

@@ -46,6 +46,24 @@ struct AuthQueryIntegrationTests {
         #expect(!sluice.stderrText.contains(role.password))
     }
 
+    @Test("new users logging in at once are looked up together, and each gets its own secret")
+    func burstOfNewUsers() throws {
+        let cluster = try TestCluster.current()
+        let roles = try (0..<8).map { _ in try cluster.makeRole(prefix: "aqb") }
+        let database = try cluster.makeDatabase(owner: roles[0].name)
+        let sluice = try Self.sluice(cluster: cluster, database: database)
+        defer { sluice.stop() }
+        // Answers matched to the wrong user would fail those logins: each role has its own password.
+        let clients = roles.map { role in
+            BackgroundQuery(
+                port: sluice.port, user: role.name, password: role.password, database: database,
+                query: "SELECT current_user")
+        }
+        for (role, client) in zip(roles, clients) {
+            #expect(client.wait(timeout: .seconds(20)) == role.name, "\(sluice.logTail())")
+        }
+    }
+
     @Test("a role past VALID UNTIL gets no secret from PgBouncer's query: refused like a wrong password")
     func expiredRole() throws {
         let cluster = try TestCluster.current()

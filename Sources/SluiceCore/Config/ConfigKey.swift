@@ -167,12 +167,9 @@ public struct ConfigKey: Sendable, Equatable {
         ConfigKey("routing_unsafe_functions", "", .implemented, .list, isSluiceOnly: true),
         ConfigKey("sbuf_loopcnt", "5", .cosmetic, .integer),
         ConfigKey("scram_iterations", "4096", .implemented, .integer),
-        // TODO: health checks of long-idle servers before reuse; until then only the defaults load, so a file
-        // that asks for a check never runs without one.
         ConfigKey("server_check_delay", "30", .implemented, .seconds),
         ConfigKey("server_check_query", "<empty>", .implemented, .text),
         ConfigKey("server_connect_timeout", "15", .implemented, .seconds),
-        // TODO: closing servers of a reconnecting pool at transaction end; only the default (0) loads.
         ConfigKey("server_fast_close", "0", .implemented, .boolean),
         ConfigKey("server_idle_timeout", "600", .implemented, .seconds),
         ConfigKey("server_lifetime", "3600", .implemented, .seconds),
