@@ -12,6 +12,9 @@ struct DatabaseHealth {
     var startedAt: Double?
     /// The pool of the check under way; nil when none runs.
     var running: Pool?
+    /// The user the last successful check logged in as: the one to keep using once the pools that lent it
+    /// are freed (`pool_idle_timeout`), rather than whichever auth_file user sorts first.
+    var user: String?
 }
 
 /// Health checks: every `health_check_period`, loop 0 logs in to each database's server on a connection of
@@ -20,10 +23,11 @@ struct DatabaseHealth {
 extension Proxy {
 
     /// The databases checked: every configured one, and every one served through `*` that has a pool (made
-    /// once a client has authenticated, freed by `autodb_idle_timeout`).
+    /// once a client has authenticated, freed by `autodb_idle_timeout`) whose server once logged in: a name
+    /// that PostgreSQL does not know must not become a database readiness depends on.
     func checkedDatabaseNames() -> [String] {
         var names = Set(config.databases.keys.filter { $0 != "*" })
-        for pool in pools.values { names.insert(pool.key.database) }
+        for pool in pools.values where pool.welcome != nil { names.insert(pool.key.database) }
         return names.sorted()
     }
 
@@ -34,10 +38,11 @@ extension Proxy {
         for name in checkedDatabaseNames() {
             var health = shared.health[name] ?? DatabaseHealth()
             if let pool = health.running {
-                guard now - (health.startedAt ?? now) >= max(2 * period, config.serverConnectTimeout) else { continue }
+                let limit = max(2 * period, config.serverConnectTimeout)
+                guard now - (health.startedAt ?? now) >= limit else { continue }
                 closeCheckConnection(of: pool, reason: "health check timed out")
                 shared.health[name] = health
-                healthCheckEnded(pool, error: "no answer within \(Int(2 * period)) s")
+                healthCheckEnded(pool, error: "no answer within \(Self.seconds(limit))")
                 continue
             }
             guard now - (health.startedAt ?? -Double.infinity) >= period else { continue }
@@ -84,7 +89,7 @@ extension Proxy {
         // log in (its credential from the auth_file or from a client's proof) lends its user.
         var user =
             database.user ?? database.authUser ?? config.authUser
-            ?? existing.first { $0.credential != .none }?.serverUser
+            ?? existing.first { $0.credential != .none }?.serverUser ?? shared.health[name]?.user
         if user == nil {
             user = config.userList.users.keys.sorted().first { name in
                 switch config.userList.users[name] {
@@ -134,6 +139,7 @@ extension Proxy {
         let name = pool.key.database
         guard var health = shared.health[name], health.running === pool else { return }
         health.running = nil
+        if error == nil { health.user = pool.serverUser }
         shared.health[name] = health
         recordHealth(name, error: error)
     }

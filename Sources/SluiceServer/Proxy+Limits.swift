@@ -187,7 +187,8 @@ extension Proxy {
     /// `autodb_idle_timeout` when made through the `*` entry: each pool holds its statistics and
     /// latency histograms, and a sidecar reached through `*` under many names would otherwise keep one
     /// per name until restart. A freed pool's rows leave the console and the metrics, as in PgBouncer.
-    /// Pools of databases that route reads stay: their home pool holds its backends' pools.
+    /// Pools of databases that route reads stay: their home pool holds its backends' pools. So does a pool
+    /// within `server_login_retry` of a failed server login, which a new pool would forget.
     /// Loop 0, about once a second, lock held.
     func freeUnusedPools(_ now: Double) {
         let autodb = config.autodbIdleTimeout
@@ -196,7 +197,7 @@ extension Proxy {
             let isUnused =
                 pool.clientCount == 0 && pool.servers.isEmpty && pool.machine.totalServers == 0
                 && pool.machine.waitingCount == 0 && pool.key.backend == 0 && pool.backendPools.isEmpty
-                && pool.routes == nil
+                && pool.routes == nil && !pool.machine.isLoginBackingOff(now: now)
             // Off, a timeout must leave no old mark behind to free a pool the moment it is turned on.
             guard isUnused, autodb > 0 || any > 0 else {
                 pool.unusedSince = nil

@@ -62,6 +62,20 @@ struct LimitsPoolTests {
         #expect(try proxied.connect().value("SELECT 'recovered'") == "recovered", "\(proxied.sluice.logTail())")
     }
 
+    @Test("a pool freed by pool_idle_timeout does not forget a failed server login within server_login_retry")
+    func loginRetryOutlivesFreedPool() throws {
+        let proxied = try ProxiedDatabase(
+            settings: ["server_login_retry": "30", "pool_idle_timeout": "1", "server_idle_timeout": "1"])
+        defer { proxied.stop() }
+        try proxied.cluster.superuserSQL(
+            "ALTER ROLE \(proxied.role.name) PASSWORD \(sqlLiteral(randomPassword()))")
+        let first = #expect(throws: PQError.self) { try proxied.connect().exec("SELECT 1") }
+        #expect(first?.sqlState == "28P01", "\(String(describing: first))")
+        sleep(for: .seconds(3))
+        let second = #expect(throws: PQError.self) { try proxied.connect().exec("SELECT 1") }
+        #expect(second?.message.contains("server_login_retry") == true, "\(String(describing: second))")
+    }
+
     @Test("server_round_robin lends the server idle longest instead of the one used last")
     func serverRoundRobin() throws {
         let proxied = try ProxiedDatabase(settings: ["server_round_robin": "1"], poolSize: 2)

@@ -55,7 +55,7 @@ struct StatsPortTests {
         #expect(stats.body.contains(role) && !stats.body.contains("AAAA"), "\(stats.body)")
     }
 
-    @Test("a freed pool takes no credential with it: with only SCRAM verifiers, health checks log in with proven keys")
+    @Test("a freed pool takes no credential with it: health checks keep the user that worked, with its proven keys")
     func provenKeysOutliveFreedPools() throws {
         let cluster = try TestCluster.current()
         let role = try cluster.makeRole(prefix: "proven")
@@ -71,7 +71,9 @@ struct StatsPortTests {
                         "pool_idle_timeout": "1", "server_idle_timeout": "1",
                     ])
             },
-            userlist: TestConfig.userlist([(role.name, verifier)]))
+            // Sorted first, with a password Sluice could log in with but no role behind it: a check that fell
+            // back to the first auth_file user would fail.
+            userlist: TestConfig.userlist([("aaa_no_such_role", "pw"), (role.name, verifier)]))
         defer { sluice.stop() }
         let probe = HTTPProbe(port: statsPort)
         do {
@@ -83,6 +85,39 @@ struct StatsPortTests {
         sleep(for: .seconds(2))
         let health = try probe.request("GET", "/health/database?database=good")
         #expect(health.status == 200, "\(health.body)\n\(sluice.logTail())")
+    }
+
+    @Test("a name reached through * that PostgreSQL does not know is never health-checked")
+    func unknownStarDatabaseIsNotChecked() throws {
+        let cluster = try TestCluster.current()
+        let role = try cluster.makeRole(prefix: "star")
+        let database = try cluster.makeDatabase(owner: role.name)
+        let statsPort = try LoopbackPort.free()
+        let sluice = try SluiceProcess(
+            config: { port in
+                TestConfig.ini(
+                    port: port,
+                    databases: [
+                        database: TestConfig.database(cluster, dbname: database),
+                        "*": "host=\(cluster.host) port=\(cluster.port)",
+                    ],
+                    settings: ["stats_listen_port": String(statsPort), "health_check_period": "0.5"])
+            },
+            userlist: TestConfig.userlist([(role.name, role.password)]))
+        defer { sluice.stop() }
+        let probe = HTTPProbe(port: statsPort)
+        let typo = #expect(throws: PQError.self) {
+            try PQConn.connect(
+                port: sluice.port, user: role.name, password: role.password, dbname: "no_such_db_\(role.name)")
+        }
+        #expect(typo?.sqlState == "3D000", "\(String(describing: typo))")
+        #expect(
+            try PQConn.connect(port: sluice.port, user: role.name, password: role.password, dbname: database)
+                .value("SELECT 1") == "1")
+        sleep(for: .seconds(2))
+        let health = try probe.request("GET", "/health/database")
+        #expect(health.status == 200, "\(health.body)\n\(sluice.logTail())")
+        #expect(!health.body.contains("no_such_db"), "\(health.body)")
     }
 
     @Test("/health/database: 503 while a database is down, naming each state; narrowed to one database it can be 200")
