@@ -35,7 +35,7 @@ public enum AuthQuery {
 
 /// Answers of `auth_query`, kept for `auth_query_cache_ttl` seconds so that a storm of logins does not
 /// become a storm of queries. Unknown users are remembered too, so that guessing names costs no query
-/// each. Bounded: past `capacity`, stale answers go first, then the oldest.
+/// each. Bounded: past `capacity`, stale answers go first, then the oldest (`Dictionary.evict`).
 public struct AuthQueryCache: Sendable {
     public struct Key: Hashable, Sendable {
         /// The database the query runs in (auth_dbname, or the client's).
@@ -71,11 +71,8 @@ public struct AuthQueryCache: Sendable {
     public mutating func store(_ secret: StoredSecret?, for key: Key, now: Double) {
         guard ttl > 0 else { return }
         entries[key] = Entry(secret: secret, fetchedAt: now)
-        guard entries.count > capacity else { return }
-        entries = entries.filter { now - $0.value.fetchedAt < ttl }
-        guard entries.count > capacity else { return }
-        let oldest = entries.sorted { $0.value.fetchedAt < $1.value.fetchedAt }.prefix(entries.count - capacity)
-        for (key, _) in oldest { entries[key] = nil }
+        let ttl = ttl
+        entries.evict(beyond: capacity, isStale: { now - $0.fetchedAt >= ttl }, since: \.fetchedAt)
     }
 
     public mutating func removeAll() {

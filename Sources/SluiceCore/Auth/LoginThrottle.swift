@@ -52,17 +52,13 @@ public struct LoginThrottle: Sendable {
             record.windowStart = now
         }
         records[key] = record
-        if records.count > capacity { trim(now: now) }
+        let window = window
+        records.evict(
+            beyond: capacity, isStale: { $0.blockedUntil <= now && now - $0.windowStart >= window },
+            since: \.windowStart)
     }
 
     public mutating func succeeded(_ key: Key) {
         records[key] = nil
-    }
-
-    private mutating func trim(now: Double) {
-        records = records.filter { $0.value.blockedUntil > now || now - $0.value.windowStart < window }
-        guard records.count > capacity else { return }
-        let oldest = records.sorted { $0.value.windowStart < $1.value.windowStart }.prefix(records.count - capacity)
-        for (key, _) in oldest { records[key] = nil }
     }
 }
